@@ -45,6 +45,21 @@ def parse_per_env(tokens: list[str] | None, envs: list[str], option: str) -> dic
     return values
 
 
+def parse_algo_budgets(tokens: list[str] | None) -> dict[tuple[str, str | None], float]:
+    """``["grpo-episode=1e5", "ppo:CartPole-v1=5e4"]`` -> {(algo, env or None): budget}."""
+    budgets: dict[tuple[str, str | None], float] = {}
+    for token in tokens or []:
+        target, sep, value = token.rpartition("=")
+        algo, _, env_id = target.partition(":")
+        try:
+            budgets[(algo, env_id or None)] = float(value)
+        except ValueError:
+            raise ValueError(f"`--budget` expects ALGO=N or ALGO:ENV=N, got {token!r}") from None
+        if not sep or not algo:
+            raise ValueError(f"`--budget` expects ALGO=N or ALGO:ENV=N, got {token!r}")
+    return budgets
+
+
 def parse_overrides(tokens: list[str] | None) -> dict[str, dict[str, Any]]:
     """``["grpo-episode.n_steps=256"]`` -> {"grpo-episode": {"n_steps": 256}} (values parsed as YAML)."""
     overrides: dict[str, dict[str, Any]] = {}
@@ -72,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ppo-budget", nargs="+", metavar="[ENV=]N", help="real steps for the other algorithms (default: yml n_timesteps)"
     )
+    parser.add_argument(
+        "--budget", nargs="+", metavar="ALGO[:ENV]=N", help="real steps for one row (wins over --grpo/ppo-budget)"
+    )
     parser.add_argument("--eval-freq", nargs="+", metavar="[ENV=]K", help="evaluate every K real steps")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--eval-seed", type=int, default=10_000, help="seed of the (fixed) evaluation episodes")
@@ -88,6 +106,7 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
     overrides = parse_overrides(args.set)
     grpo_budgets = parse_per_env(args.grpo_budget, args.envs, "--grpo-budget")
     other_budgets = parse_per_env(args.ppo_budget, args.envs, "--ppo-budget")
+    algo_budgets = parse_algo_budgets(args.budget)
     eval_freqs = parse_per_env(args.eval_freq, args.envs, "--eval-freq")
     specs = []
     for env_id in args.envs:
@@ -95,7 +114,9 @@ def plan(args: argparse.Namespace) -> list[RunSpec]:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for variant in variants:
                 budgets = grpo_budgets if variant.zoo_algo == "grpo" else other_budgets
-                budget = int(budgets.get(env_id, variant.default_budget(env_id)) * args.budget_scale)
+                budget = budgets.get(env_id, variant.default_budget(env_id))
+                budget = algo_budgets.get((variant.name, env_id), algo_budgets.get((variant.name, None), budget))
+                budget = int(budget * args.budget_scale)
                 eval_freq = int(eval_freqs.get(env_id, DEFAULT_EVAL_FREQ.get(env_id, max(1, budget // 30))))
                 specs.append(
                     RunSpec(
