@@ -1,0 +1,1 @@
+"""Group mechanisms: branched state groups and shared-seed episode groups."""

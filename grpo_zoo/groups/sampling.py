@@ -1,0 +1,88 @@
+"""Sampling group members from SB3 action distributions, with common random numbers when asked."""
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import (
+    BernoulliDistribution,
+    CategoricalDistribution,
+    DiagGaussianDistribution,
+    Distribution,
+    MultiCategoricalDistribution,
+)
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+
+def noise_width(action_space: spaces.Space) -> int:
+    """Uniform numbers needed to draw one action by inversion."""
+    if isinstance(action_space, spaces.Discrete):
+        return 1
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return len(action_space.nvec)
+    return int(np.prod(action_space.shape))
+
+
+def sample_with_noise(distribution: Distribution, uniform: th.Tensor) -> th.Tensor:
+    """
+    Draw actions by inverting each distribution's CDF at the given uniform numbers: copies that share
+    ``uniform`` and a state take the same action (common random numbers across a group's branches).
+
+    :param distribution: SB3 distribution over a batch of B states
+    :param uniform: Uniform numbers in [0, 1), shape [B, noise_width]
+    :return: Actions [B, *action_shape] as SB3's ``get_actions`` returns them
+    """
+    if isinstance(distribution, CategoricalDistribution):
+        return _invert_categorical(distribution.distribution.probs, uniform[:, 0])
+    if isinstance(distribution, MultiCategoricalDistribution):
+        columns = [_invert_categorical(d.probs, uniform[:, i]) for i, d in enumerate(distribution.distribution)]
+        return th.stack(columns, dim=1)
+    if isinstance(distribution, BernoulliDistribution):
+        return (uniform < distribution.distribution.probs).float()
+    if isinstance(distribution, DiagGaussianDistribution):
+        normal = distribution.distribution
+        gaussian = np.sqrt(2.0) * th.erfinv(2.0 * uniform.clamp(1e-7, 1 - 1e-7) - 1.0)
+        return normal.mean + normal.stddev * gaussian
+    raise ValueError(f"common random numbers are not implemented for {type(distribution).__name__}")
+
+
+def _invert_categorical(probs: th.Tensor, uniform: th.Tensor) -> th.Tensor:
+    cdf = th.cumsum(probs, dim=-1)
+    index = (cdf < uniform.unsqueeze(-1)).sum(dim=-1)
+    return index.clamp(max=probs.shape[-1] - 1)
+
+
+def repeat_obs(obs: th.Tensor | dict[str, th.Tensor], repeats: int) -> th.Tensor | dict[str, th.Tensor]:
+    """[n, ...] -> [n * repeats, ...], each row repeated ``repeats`` times in a row."""
+    if isinstance(obs, dict):
+        return {key: value.repeat_interleave(repeats, dim=0) for key, value in obs.items()}
+    return obs.repeat_interleave(repeats, dim=0)
+
+
+def sample_members(
+    policy: ActorCriticPolicy, obs: th.Tensor | dict[str, th.Tensor], group_size: int, exhaustive: bool
+) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """
+    The members of one group per state.
+
+    :param policy: pi_old
+    :param obs: Observations, [n, *obs_shape]
+    :param group_size: G (ignored when exhaustive)
+    :param exhaustive: Every action of a Discrete space once, weighted by pi_old(a|s)
+    :return: actions [n, G, *action_shape], log pi_old [n, G], surrogate weights [n, G] (rows sum to 1)
+    """
+    n_states = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+    if exhaustive:
+        assert isinstance(policy.action_space, spaces.Discrete)
+        group_size = int(policy.action_space.n)
+    distribution = policy.get_distribution(repeat_obs(obs, group_size))
+    if exhaustive:
+        actions = th.arange(group_size, device=policy.device).repeat(n_states)
+    else:
+        actions = distribution.get_actions()
+    log_probs = distribution.log_prob(actions).reshape(n_states, group_size)
+    if exhaustive:
+        weights = th.exp(log_probs)
+        weights = weights / weights.sum(dim=1, keepdim=True)
+    else:
+        weights = th.full_like(log_probs, 1.0 / group_size)
+    return actions.reshape(n_states, group_size, *actions.shape[1:]), log_probs, weights

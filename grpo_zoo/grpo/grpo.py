@@ -1,0 +1,488 @@
+"""GRPO: group-relative advantages in a critic-free clipped objective."""
+
+import copy
+import io
+import pathlib
+import warnings
+from collections.abc import Iterable
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import FloatSchedule, LinearSchedule
+from stable_baselines3.common.vec_env import VecEnv
+
+from grpo_zoo.advantages import SCALE_REWARDS
+from grpo_zoo.groups.base import GroupCollector, action_tensor, obs_tensor, to_env_actions
+from grpo_zoo.groups.episode import SUPERVISION, EpisodeGroups
+from grpo_zoo.groups.state import StateGroups
+from grpo_zoo.grpo.buffer import GroupRolloutBuffer
+from grpo_zoo.rewards import RewardModel, RewardSpec, describe, import_path_of
+
+SelfGRPO = TypeVar("SelfGRPO", bound="GRPO")
+
+GROUP_MODES = ("state", "episode")
+# PPO arguments that mean nothing without a critic: accepted (drop-in for PPO) and warned about once
+CRITIC_ARGUMENTS = ("vf_coef", "clip_range_vf", "gae_lambda")
+# Share of degenerate groups in a rollout above which the reward function is reported as blind
+ZERO_VARIANCE_WARNING = 0.5
+
+
+class GRPO(OnPolicyAlgorithm):
+    """
+    Group Relative Policy Optimization (GRPO), critic-free, for control.
+
+    For each visited state (``group_mode="state"``) the env is branched into G copies that each take their
+    own action from pi_old and are scored on their own outcome; for envs that cannot be branched
+    (``group_mode="episode"``), groups of envs reset with a shared seed and compare their episodes.
+    The advantage of a member is its score relative to its group, used in PPO's clipped surrogate with an
+    optional KL penalty to a frozen reference policy. There is no value function.
+
+    Paper: DeepSeekMath https://arxiv.org/abs/2402.03300 (GRPO), https://arxiv.org/abs/2503.14476 (DAPO
+    clip-higher), https://arxiv.org/abs/2503.20783 (Dr. GRPO, unscaled advantages)
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy, ...)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param reward_function: Reward that scores group members, ``fn(state, action, next_state) -> Tensor[B, 1]``
+        on batched tensors in the env's own observation units; a callable, an import path
+        ``"package.module:function"``, a list of these (summed with ``reward_weights``), or None to use the
+        env's reward
+    :param reward_weights: One weight per reward function when ``reward_function`` is a list
+    :param group_size: Members per group, G >= 2 (ignored with ``exhaustive=True``)
+    :param group_mode: "state" (branched copies of the env at every visited state) or "episode"
+        (groups of ``group_size`` envs reset with one seed; ``n_envs`` must be a multiple of ``group_size``)
+    :param horizon: State groups: steps scored per copy, the branched action included (then pi_old)
+    :param exhaustive: State groups, Discrete actions: score every action once and weight each by
+        pi_old(a|s) in the surrogate (the exact expectation, no sampling noise)
+    :param supervision: Episode groups: "outcome" (episode return vs group mean) or "process"
+        (return-to-go vs the members alive at that step)
+    :param scale_rewards: "group" (divide by the group std), "batch" (by the rollout std) or "none"
+    :param learning_rate: The learning rate, a float or a schedule of the progress remaining (1 to 0)
+    :param n_steps: Real steps per env per rollout (episode groups finish their running episodes)
+    :param batch_size: Minibatch size, in group members
+    :param n_epochs: Number of epochs over the rollout
+    :param gamma: Discount factor of the scores (horizon > 1, process supervision)
+    :param clip_range: Lower clip, ratio >= 1 - clip_range; a float or a schedule
+    :param clip_range_high: Upper clip, ratio <= 1 + clip_range_high (DAPO's clip-higher); None: ``clip_range``
+    :param beta: Weight of the KL penalty to the reference policy (k3 estimator); 0 keeps no reference
+    :param ref_update_interval: Refresh the reference policy every this many rollouts
+    :param normalize_advantage: Normalize advantages again per minibatch (as PPO does)
+    :param ent_coef: Entropy coefficient
+    :param max_grad_norm: The maximum value for the gradient clipping
+    :param target_kl: Stop the epochs of a rollout early when the approximate KL to pi_old exceeds 1.5 target_kl
+    :param stats_window_size: Episodes averaged in ``rollout/ep_rew_mean``
+    :param tensorboard_log: The log location for tensorboard (if None, no logging)
+    :param policy_kwargs: Additional arguments to be passed to the policy on creation
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages, 2 for debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    :param critic_kwargs: PPO's ``vf_coef``, ``clip_range_vf``, ``gae_lambda``: accepted and ignored with a warning
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": ActorCriticPolicy,
+        "CnnPolicy": ActorCriticCnnPolicy,
+        "MultiInputPolicy": MultiInputActorCriticPolicy,
+    }
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        reward_function: RewardSpec = None,
+        reward_weights: list[float] | None = None,
+        group_size: int = 4,
+        group_mode: str = "state",
+        horizon: int = 1,
+        exhaustive: bool = False,
+        supervision: str = "outcome",
+        scale_rewards: str = "none",
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 64,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        clip_range: float | Schedule = 0.2,
+        clip_range_high: float | Schedule | None = None,
+        beta: float = 0.0,
+        ref_update_interval: int = 10,
+        normalize_advantage: bool = False,
+        ent_coef: float = 0.0,
+        max_grad_norm: float = 0.5,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+        **critic_kwargs: Any,
+    ):
+        _check_arguments(locals(), critic_kwargs)
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=1.0,  # unused: no GAE without a critic
+            ent_coef=ent_coef,
+            vf_coef=0.0,  # unused: no value loss
+            max_grad_norm=max_grad_norm,
+            use_sde=False,
+            sde_sample_freq=-1,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            _init_setup_model=False,
+        )
+        self.reward_function = reward_function
+        self.reward_weights = reward_weights
+        self.group_size = group_size
+        self.group_mode = group_mode
+        self.horizon = horizon
+        self.exhaustive = exhaustive
+        self.supervision = supervision
+        self.scale_rewards = scale_rewards
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.clip_range = clip_range
+        self.clip_range_high = clip_range_high
+        self.beta = beta
+        self.ref_update_interval = ref_update_interval
+        self.normalize_advantage = normalize_advantage
+        self.target_kl = target_kl
+        self.num_probe_steps = 0
+        self._n_rollouts = 0
+        self._unsaved_reward_function: str | None = None
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        _check_spaces(self.observation_space, self.action_space, self.group_mode, self.exhaustive)
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self.policy = self.policy_class(  # type: ignore[assignment]
+            self.observation_space, self.action_space, self.lr_schedule, use_sde=False, **self.policy_kwargs
+        )
+        self.policy = self.policy.to(self.device)
+        self._maybe_recommend_cpu()
+        self.rollout_buffer = GroupRolloutBuffer(self.device)  # type: ignore[assignment]
+        self.clip_range = FloatSchedule(_parse_schedule(self.clip_range))
+        high = self.clip_range if self.clip_range_high is None else self.clip_range_high
+        self.clip_range_high = FloatSchedule(_parse_schedule(high))
+        self.reward_model = self._make_reward_model()
+        self.ref_policy: ActorCriticPolicy | None = None
+        self.groups: GroupCollector
+        if self.group_mode == "state":
+            self.groups = StateGroups(self.group_size, self.horizon, self.exhaustive)
+        else:
+            self.groups = EpisodeGroups(self.group_size, self.supervision, self.scale_rewards, self.seed)
+        if self.env is not None:
+            self.groups.attach(self.env)
+
+    def _make_reward_model(self) -> RewardModel | None:
+        if self.reward_function is None:
+            if self._unsaved_reward_function is not None:
+                warnings.warn(
+                    f"This model was trained with the reward function {self._unsaved_reward_function}, a callable that "
+                    "cannot be saved by import path (a lambda, a closure or a function of __main__). Prediction works; "
+                    "to train further pass it back: GRPO.load(path, env=env, custom_objects={'reward_function': fn})",
+                    stacklevel=3,
+                )
+            return None
+        self._unsaved_reward_function = None
+        model = RewardModel(self.reward_function, self.reward_weights)
+        self._check_reward_model(model)
+        return model
+
+    def _check_reward_model(self, model: RewardModel) -> None:
+        """Call the reward function once on a small batch from the spaces, so a wrong shape fails now."""
+        observation_space, action_space = copy.deepcopy(self.observation_space), copy.deepcopy(self.action_space)
+        observation_space.seed(0)
+        action_space.seed(0)
+        states = [observation_space.sample() for _ in range(4)]
+        if isinstance(observation_space, spaces.Dict):
+            batch: Any = {key: np.stack([s[key] for s in states]) for key in observation_space.spaces}
+            state, next_state = {k: v[:2] for k, v in batch.items()}, {k: v[2:] for k, v in batch.items()}
+        else:
+            state, next_state = np.stack(states[:2]), np.stack(states[2:])
+        actions = to_env_actions(self, np.stack([action_space.sample() for _ in range(2)]))
+        model(obs_tensor(state), action_tensor(self, actions), obs_tensor(next_state))
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        super().set_env(env, force_reset)
+        self.groups.attach(self.env)  # type: ignore[arg-type]
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        rollout_buffer: RolloutBuffer,
+        n_rollout_steps: int,
+    ) -> bool:
+        """
+        Collect groups with the current policy (pi_old) and score them. Unlike the parent, the stepping is
+        done by the group mechanism (branched probes or shared-seed episodes); the callback contract is the
+        parent's: ``on_rollout_start``, ``update_locals`` + ``on_step`` per real step, ``on_rollout_end``.
+        """
+        buffer: GroupRolloutBuffer = rollout_buffer  # type: ignore[assignment]
+        self.policy.set_training_mode(False)
+        buffer.reset()
+        callback.on_rollout_start()
+        if not self.groups.collect(self, env, callback, buffer, n_rollout_steps):
+            return False
+        buffer.finalize(self.scale_rewards)
+        self._n_rollouts += 1
+        self._record_group_statistics(buffer)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _record_group_statistics(self, buffer: GroupRolloutBuffer) -> None:
+        self.logger.record("rollout/probe_steps", self.num_probe_steps)
+        self.logger.record("rollout/group_reward_std", buffer.group_reward_std)
+        self.logger.record("rollout/zero_variance_groups", buffer.n_zero_variance)
+        self.logger.record("rollout/zero_variance_fraction", buffer.n_zero_variance / max(buffer.n_groups, 1))
+        # A group whose members all took the same action is uninformative because the policy is sure, not
+        # because of the reward: only groups with distinct actions tell whether the reward can rank actions
+        blind_fraction = buffer.n_blind_groups / max(buffer.n_distinct_groups, 1)
+        if blind_fraction > ZERO_VARIANCE_WARNING and not getattr(self, "_warned_zero_variance", False):
+            self._warned_zero_variance = True
+            source = "the env reward" if self.reward_model is None else f"reward function {describe(self.reward_function)}"
+            warnings.warn(
+                f"{buffer.n_blind_groups} of {buffer.n_distinct_groups} groups whose members took different actions "
+                f"scored exactly the same: {source} cannot tell the group's actions apart, so these groups carry no "
+                "learning signal. Score what the action changes (e.g. next velocities rather than next positions), "
+                "use a longer `horizon`, or use the env reward.",
+                stacklevel=2,
+            )
+
+    def train(self) -> None:
+        """Update the policy on the rollout's group advantages: clipped surrogate, KL to reference, entropy."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        clip_low = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
+        clip_high = self.clip_range_high(self._current_progress_remaining)  # type: ignore[operator]
+        buffer: GroupRolloutBuffer = self.rollout_buffer  # type: ignore[assignment]
+        self._refresh_reference()
+
+        entropy_losses, pg_losses, clip_fractions, kl_refs = [], [], [], []
+        approx_kl_divs: list[float] = []
+        continue_training = True
+        for _epoch in range(self.n_epochs):
+            approx_kl_divs = []
+            for batch in buffer.get(self.batch_size):
+                actions = batch.actions
+                if isinstance(self.action_space, spaces.Discrete):
+                    actions = actions.long().flatten()
+                distribution = self.policy.get_distribution(batch.observations)
+                log_prob = distribution.log_prob(actions)
+                entropy = distribution.entropy()
+                advantages = batch.advantages
+                if self.normalize_advantage and len(advantages) > 1:
+                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+                weights = batch.weights / batch.weights.sum()  # 1/B each, or pi_old(a|s) for exhaustive groups
+
+                # Clipped surrogate with asymmetric bounds: min(rho A, clip(rho, 1 - eps_low, 1 + eps_high) A)
+                ratio = th.exp(log_prob - batch.old_log_prob)
+                surrogate = th.min(ratio * advantages, th.clamp(ratio, 1 - clip_low, 1 + clip_high) * advantages)
+                policy_loss = -(weights * surrogate).sum()
+                entropy_loss = -(weights * entropy).sum() if entropy is not None else -(weights * -log_prob).sum()
+                loss = policy_loss + self.ent_coef * entropy_loss
+
+                if self.ref_policy is not None:
+                    # k3 estimator of KL(pi_theta || pi_ref): r - log r - 1 with r = pi_ref / pi_theta (Schulman)
+                    with th.no_grad():
+                        ref_log_prob = self.ref_policy.get_distribution(batch.observations).log_prob(actions)
+                    log_ref_ratio = ref_log_prob - log_prob
+                    kl_ref = (weights * (th.exp(log_ref_ratio) - log_ref_ratio - 1)).sum()
+                    loss = loss + self.beta * kl_ref
+                    kl_refs.append(kl_ref.item())
+
+                if not th.isfinite(loss):
+                    raise ValueError(
+                        f"GRPO training diverged: the loss is {loss.item()} at update {self._n_updates}. "
+                        "Lower `learning_rate`, use `scale_rewards`, or check the reward function for huge values."
+                    )
+                pg_losses.append(policy_loss.item())
+                entropy_losses.append(entropy_loss.item())
+                clip_fractions.append(((ratio < 1 - clip_low) | (ratio > 1 + clip_high)).float().mean().item())
+
+                with th.no_grad():
+                    log_ratio = log_prob - batch.old_log_prob
+                    approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
+                    approx_kl_divs.append(float(approx_kl_div))
+                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(f"Early stopping at step {_epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                    break
+
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.policy.optimizer.step()
+
+            self._n_updates += 1
+            if not continue_training:
+                break
+
+        self.logger.record("train/entropy_loss", np.mean(entropy_losses) if entropy_losses else np.nan)
+        self.logger.record("train/policy_gradient_loss", np.mean(pg_losses) if pg_losses else np.nan)
+        self.logger.record("train/approx_kl", np.mean(approx_kl_divs) if approx_kl_divs else np.nan)
+        self.logger.record("train/clip_fraction", np.mean(clip_fractions) if clip_fractions else np.nan)
+        self.logger.record("train/loss", loss.item())
+        if kl_refs:
+            self.logger.record("train/kl_ref", np.mean(kl_refs))
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_low)
+        self.logger.record("train/clip_range_high", clip_high)
+
+    def _refresh_reference(self) -> None:
+        """Keep a frozen copy of the policy as pi_ref, refreshed every ``ref_update_interval`` rollouts."""
+        if self.beta == 0:
+            self.ref_policy = None
+            return
+        if self.ref_policy is None or (self._n_rollouts - 1) % self.ref_update_interval == 0:
+            self.ref_policy = copy.deepcopy(self.policy)
+            self.ref_policy.set_training_mode(False)
+            for parameter in self.ref_policy.parameters():
+                parameter.requires_grad_(False)
+
+    def learn(
+        self: SelfGRPO,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "GRPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfGRPO:
+        if self.reward_function is None and self._unsaved_reward_function is not None:
+            raise ValueError(
+                f"This model was trained with the reward function {self._unsaved_reward_function}, which was not saved "
+                "(a callable without an import path). Load it with GRPO.load(path, env=env, "
+                "custom_objects={'reward_function': fn}) to continue training."
+            )
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save as SB3 does. A reward function is stored as its import path; a callable that has none (a lambda,
+        a closure, a function of ``__main__``) is left out, and ``load`` says how to pass it back.
+        """
+        reward_function, unsaved = self.reward_function, self._unsaved_reward_function
+        specs = reward_function if isinstance(reward_function, list | tuple) else [reward_function]
+        paths = [None if spec is None else import_path_of(spec) for spec in specs]
+        if reward_function is not None and any(p is None for p in paths):
+            self.reward_function = None
+            self._unsaved_reward_function = ", ".join(describe(s) for s in specs)
+        elif reward_function is not None:
+            self.reward_function = paths if isinstance(reward_function, list | tuple) else paths[0]
+        try:
+            super().save(path, exclude=exclude, include=include)
+        finally:
+            self.reward_function, self._unsaved_reward_function = reward_function, unsaved
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "reward_model", "groups", "ref_policy"]
+
+
+def _parse_schedule(value: Any) -> Any:
+    """Accept the zoo's "lin_0.2" strings for schedules the zoo does not preprocess (e.g. clip_range_high)."""
+    if isinstance(value, str) and value.startswith("lin_"):
+        # progress_remaining * initial, as the zoo's linear schedules
+        return LinearSchedule(start=float(value.split("_", 1)[1]), end=0.0, end_fraction=1.0)
+    if isinstance(value, str):
+        raise ValueError(f"schedule strings must look like 'lin_0.2', got {value!r}")
+    return value
+
+
+def _check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the parameter and the fix for any invalid choice, before any work."""
+    unknown = sorted(set(critic_kwargs) - set(CRITIC_ARGUMENTS) - {"use_sde", "sde_sample_freq"})
+    if unknown:
+        raise TypeError(f"GRPO got unexpected keyword argument(s): {', '.join(unknown)}")
+    if critic_kwargs.get("use_sde"):
+        raise ValueError("`use_sde=True` (gSDE) is not supported by GRPO: remove it to use the default Gaussian noise")
+    ignored = sorted(set(critic_kwargs) & set(CRITIC_ARGUMENTS))
+    if ignored:
+        warnings.warn(
+            f"GRPO is critic-free: {', '.join(ignored)} ha{'s' if len(ignored) == 1 else 've'} no effect (no value "
+            "function, no GAE). Remove them from the hyperparameters.",
+            stacklevel=3,
+        )
+    group_size = arguments["group_size"]
+    if not isinstance(group_size, int | np.integer) or group_size < 2:
+        raise ValueError(f"`group_size` must be an integer >= 2 (a group needs members to compare), got group_size={group_size!r}")
+    if arguments["group_mode"] not in GROUP_MODES:
+        raise ValueError(f"`group_mode` must be one of {GROUP_MODES}, got group_mode={arguments['group_mode']!r}")
+    if arguments["scale_rewards"] not in SCALE_REWARDS:
+        raise ValueError(f"`scale_rewards` must be one of {SCALE_REWARDS}, got scale_rewards={arguments['scale_rewards']!r}")
+    if arguments["supervision"] not in SUPERVISION:
+        raise ValueError(f"`supervision` must be one of {SUPERVISION}, got supervision={arguments['supervision']!r}")
+    horizon = arguments["horizon"]
+    if not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise ValueError(f"`horizon` must be an integer >= 1, got horizon={horizon!r}")
+    for name in ("n_steps", "batch_size", "n_epochs", "ref_update_interval"):
+        if not isinstance(arguments[name], int | np.integer) or arguments[name] < 1:
+            raise ValueError(f"`{name}` must be an integer >= 1, got {name}={arguments[name]!r}")
+    if arguments["beta"] < 0:
+        raise ValueError(f"`beta` must be >= 0 (0 disables the KL penalty), got beta={arguments['beta']!r}")
+    low, high = arguments["clip_range"], arguments["clip_range_high"]
+    if isinstance(low, float | int) and low <= 0:
+        raise ValueError(f"`clip_range` must be > 0, got clip_range={low!r}")
+    if isinstance(low, float | int) and isinstance(high, float | int) and high < low:
+        raise ValueError(
+            f"`clip_range_high` must be >= `clip_range` (DAPO's clip-higher), got clip_range_high={high!r} < clip_range={low!r}"
+        )
+    if arguments["exhaustive"] and arguments["group_mode"] != "state":
+        raise ValueError("`exhaustive=True` enumerates the actions of a branched state: it needs group_mode='state'")
+    if arguments["reward_weights"] is not None:
+        specs = arguments["reward_function"]
+        n_functions = len(specs) if isinstance(specs, list | tuple) else (0 if specs is None else 1)
+        if len(arguments["reward_weights"]) != n_functions:
+            raise ValueError(
+                f"`reward_weights` must have one weight per reward function: got {len(arguments['reward_weights'])} "
+                f"weights for {n_functions} function(s)"
+            )
+    if arguments["reward_function"] is not None:
+        # Resolve import paths now: a typo fails here, not after the first rollout
+        RewardModel(arguments["reward_function"], arguments["reward_weights"])
+
+
+SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space, group_mode: str, exhaustive: bool) -> None:
+    if not isinstance(action_space, SUPPORTED_ACTION_SPACES):
+        raise ValueError(
+            f"GRPO does not support the action space {action_space}: supported are "
+            f"{', '.join(s.__name__ for s in SUPPORTED_ACTION_SPACES)}"
+        )
+    if exhaustive and not isinstance(action_space, spaces.Discrete):
+        raise ValueError(f"`exhaustive=True` enumerates a Discrete action space, got {action_space}: use exhaustive=False")

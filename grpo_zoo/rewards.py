@@ -1,0 +1,138 @@
+"""Reward functions: resolve import paths, check what they return, combine weighted terms."""
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+import numpy as np
+import torch as th
+
+RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
+RewardSpec = Union[str, RewardFn, None, Sequence[Union[str, RewardFn]]]
+
+
+def resolve_reward_fn(spec: str | RewardFn) -> RewardFn:
+    """
+    Turn ``"package.module:function"`` into the function it names; a callable is returned as is.
+
+    :param spec: Import path or callable
+    :return: The reward function
+    """
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str):
+        raise ValueError(f"`reward_function` must be a callable or an import path 'package.module:function', got {spec!r}")
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(
+            f"`reward_function` import path must look like 'package.module:function', got {spec!r} "
+            "(for example 'reward_fns.cartpole:reward')"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(
+            f"`reward_function` {spec!r}: cannot import module {module_name!r} ({e}). "
+            "Check the spelling and that the module is on the Python path."
+        ) from e
+    for name in attribute.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError as e:
+            raise ValueError(f"`reward_function` {spec!r}: module {module_name!r} has no attribute {attribute!r}") from e
+    if not callable(target):
+        raise ValueError(f"`reward_function` {spec!r} resolves to {type(target).__name__}, which is not callable")
+    return target
+
+
+def import_path_of(fn: Any) -> str | None:
+    """
+    The import path that resolves back to ``fn``, or None (lambdas, closures, functions of ``__main__``).
+
+    Saved models store this string instead of pickling the function, as SB3 does for schedules.
+    """
+    if isinstance(fn, str):
+        return fn
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    path = f"{module}:{qualname}"
+    try:
+        return path if resolve_reward_fn(path) is fn else None
+    except ValueError:
+        return None
+
+
+def describe(fn: Any) -> str:
+    """A short name for error messages."""
+    return import_path_of(fn) or getattr(fn, "__qualname__", repr(fn))
+
+
+class RewardModel:
+    """
+    The reward used to score group members: a weighted sum of reward functions ``fn(state, action, next_state)``.
+
+    :param specs: One reward function (callable or import path) or a list of them
+    :param weights: One weight per function (default: all 1)
+    """
+
+    def __init__(self, specs: RewardSpec, weights: Sequence[float] | None = None):
+        if specs is None:
+            raise ValueError("RewardModel needs at least one reward function; use the env reward instead")
+        spec_list = [specs] if isinstance(specs, str) or callable(specs) else list(specs)  # type: ignore[arg-type]
+        if len(spec_list) == 0:
+            raise ValueError("`reward_function` is an empty list: pass a function, an import path, or None for the env reward")
+        if weights is None:
+            weights = [1.0] * len(spec_list)
+        weights = list(weights)
+        if len(weights) != len(spec_list):
+            raise ValueError(
+                f"`reward_weights` must have one weight per reward function: got {len(weights)} weights "
+                f"for {len(spec_list)} functions"
+            )
+        if not all(np.isfinite(w) for w in weights):
+            raise ValueError(f"`reward_weights` must be finite numbers, got {weights}")
+        self.functions = [resolve_reward_fn(spec) for spec in spec_list]
+        self.weights = [float(w) for w in weights]
+
+    def __call__(self, state: Any, action: th.Tensor, next_state: Any) -> np.ndarray:
+        """
+        :param state: Batched observations [B, *obs_shape] (tensor, or dict of tensors)
+        :param action: Batched actions [B, 1] (Discrete) or [B, action_dim]
+        :param next_state: Batched next observations, like ``state``
+        :return: Rewards, shape (B,), float64
+        """
+        batch_size = action.shape[0]
+        total = np.zeros(batch_size, dtype=np.float64)
+        for fn, weight in zip(self.functions, self.weights, strict=True):
+            with th.no_grad():
+                value = fn(state, action, next_state)
+            total += weight * check_reward(fn, value, batch_size)
+        return total
+
+
+def check_reward(fn: Any, value: Any, batch_size: int) -> np.ndarray:
+    """
+    Check that a reward function returned a finite ``[B, 1]`` (or ``[B]``) tensor.
+
+    :return: The rewards as a float64 array of shape (B,)
+    """
+    if not isinstance(value, th.Tensor):
+        raise ValueError(
+            f"reward function {describe(fn)} must return a torch.Tensor of shape [{batch_size}, 1], "
+            f"got {type(value).__name__}"
+        )
+    if tuple(value.shape) not in ((batch_size, 1), (batch_size,)):
+        raise ValueError(
+            f"reward function {describe(fn)} returned shape {list(value.shape)} for a batch of {batch_size}: "
+            f"expected [{batch_size}, 1] (or [{batch_size}]). Reduce over the state dimensions and keep the batch "
+            "dimension, e.g. `return reward.unsqueeze(-1)`."
+        )
+    rewards = value.detach().reshape(batch_size).to(th.float64).cpu().numpy()
+    if not np.all(np.isfinite(rewards)):
+        bad = int(np.flatnonzero(~np.isfinite(rewards))[0])
+        raise ValueError(
+            f"reward function {describe(fn)} returned a non-finite value ({rewards[bad]}) at batch index {bad}: "
+            "rewards must be finite (check for division by zero or log of a non-positive number)"
+        )
+    return rewards
