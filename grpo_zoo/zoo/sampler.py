@@ -21,7 +21,10 @@ as does a diverging run (GRPO raises ``ValueError`` on a non-finite reward or lo
 
 import functools
 import math
+import os
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -206,7 +209,7 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     else:
         fix_or("supervision", lambda: trial.suggest_categorical("supervision", ["outcome", "process"]))
 
-    clip_range = fix_or("clip_range", lambda: trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3, 0.4]))
+    fix_or("clip_range", lambda: trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3, 0.4]))
     # DAPO's clip-higher: clip_range_high = clip_range + delta (0 -> symmetric clipping)
     fix_or("clip_range_high", lambda: trial.suggest_categorical("clip_range_high_delta", [0.0, 0.04, 0.08, 0.16]))
     fix_or("scale_rewards", lambda: trial.suggest_categorical("scale_rewards", ["group", "batch", "none"]))
@@ -250,13 +253,23 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     return _to_model_kwargs(tuned)
 
 
+def sampler_context(exp_manager: Any) -> dict[str, Any]:
+    """
+    What the sampler needs from an ``ExperimentManager`` (after ``setup_experiment()``).
+
+    :param exp_manager: the zoo's experiment manager
+    :return: ``additional_args`` for :func:`sample_grpo_params`
+    """
+    return {
+        "hyperparams": exp_manager._hyperparams,
+        "fixed": dict(exp_manager.custom_hyperparams or {}),
+        "n_timesteps": exp_manager.n_timesteps,
+    }
+
+
 def _objective(original_objective: Any, self: Any, trial: optuna.Trial) -> float:
     """``ExperimentManager.objective`` passing the YAML to the sampler and pruning invalid combinations."""
-    _context.value = {
-        "hyperparams": self._hyperparams,
-        "fixed": dict(self.custom_hyperparams or {}),
-        "n_timesteps": self.n_timesteps,
-    }
+    _context.value = sampler_context(self)
     try:
         return original_objective(self, trial)
     except optuna.TrialPruned as e:
@@ -277,12 +290,65 @@ def _read_hyperparameters(original: Any, self: Any) -> Any:
     """``ExperimentManager.read_hyperparameters`` that also honours ``--trial-id 0`` (the zoo tests it as a bool)."""
     if self.algo == "grpo" and self.trial_id == 0 and self.storage and self.study_name:
         study_hyperparams = self.load_trial(self.storage, self.study_name, self.trial_id)
-        custom, self.custom_hyperparams, self.trial_id = self.custom_hyperparams, {**study_hyperparams, **(custom or {})}, None
+        custom = self.custom_hyperparams
+        self.custom_hyperparams, self.trial_id = {**study_hyperparams, **(custom or {})}, None
         try:
             return original(self)
         finally:
             self.custom_hyperparams, self.trial_id = custom, 0
     return original(self)
+
+
+def _report_prefix(self: Any) -> str:
+    # Same name as rl_zoo3's report
+    import time
+
+    report_name = (
+        f"report_{self.env_name}_{self.n_trials}-trials-{self.n_timesteps}-{self.sampler}-{self.pruner}_{int(time.time())}"
+    )
+    return os.path.join(self.log_folder, self.algo, report_name)
+
+
+def _hyperparameters_optimization(original: Any, self: Any) -> None:
+    """
+    ``ExperimentManager.hyperparameters_optimization`` that survives a study without a complete trial
+    (every trial pruned: the zoo raises "No trials are completed yet" before writing its report)
+    and writes the plots as PNG files (the zoo's plotly figures need a browser).
+    """
+    import rl_zoo3.exp_manager
+
+    studies: list[optuna.Study] = []
+    create_study = optuna.create_study
+
+    @functools.wraps(create_study)
+    def capture_create_study(*args: Any, **kwargs: Any) -> optuna.Study:
+        study = create_study(*args, **kwargs)
+        studies.append(study)
+        return study
+
+    start = time.time()
+    rl_zoo3.exp_manager.optuna.create_study = capture_create_study  # type: ignore[attr-defined]
+    try:
+        original(self)
+    except ValueError as e:
+        if not studies or studies[-1].get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            raise
+        prefix = _report_prefix(self)
+        os.makedirs(os.path.dirname(prefix), exist_ok=True)
+        studies[-1].trials_dataframe().to_csv(f"{prefix}.csv")
+        print(f"No trial completed ({e}): every trial was pruned, see the user attribute `pruned_reason`.")
+        print(f"Writing report to {prefix}.csv")
+        return
+    finally:
+        rl_zoo3.exp_manager.optuna.create_study = create_study  # type: ignore[attr-defined]
+    if studies and not self.no_optim_plots:
+        from grpo_zoo.tuning.report import write_plots
+
+        reports = sorted(Path(self.log_folder, self.algo).glob(f"report_{self.env_name}_*.csv"), key=os.path.getmtime)
+        reports = [path for path in reports if os.path.getmtime(path) >= start - 1]
+        prefix = str(reports[-1].with_suffix("")) if reports else _report_prefix(self)
+        for path in write_plots(studies[-1], prefix):
+            print(f"Wrote {path}")
 
 
 def patch_exp_manager(exp_manager_class: type) -> None:
@@ -297,6 +363,7 @@ def patch_exp_manager(exp_manager_class: type) -> None:
         return
     original_objective = exp_manager_class.objective
     original_read = exp_manager_class.read_hyperparameters
+    original_optimization = exp_manager_class.hyperparameters_optimization
 
     @functools.wraps(original_objective)
     def objective(self: Any, trial: optuna.Trial) -> float:
@@ -308,6 +375,13 @@ def patch_exp_manager(exp_manager_class: type) -> None:
     def read_hyperparameters(self: Any) -> Any:
         return _read_hyperparameters(original_read, self)
 
+    @functools.wraps(original_optimization)
+    def hyperparameters_optimization(self: Any) -> None:
+        if self.algo != "grpo":
+            return original_optimization(self)
+        return _hyperparameters_optimization(original_optimization, self)
+
     exp_manager_class.objective = objective  # type: ignore[attr-defined]
+    exp_manager_class.hyperparameters_optimization = hyperparameters_optimization  # type: ignore[attr-defined]
     exp_manager_class.read_hyperparameters = read_hyperparameters  # type: ignore[attr-defined]
     exp_manager_class._grpo_zoo_patched = True  # type: ignore[attr-defined]
