@@ -260,12 +260,18 @@ class GRPO(OnPolicyAlgorithm):
         blind_fraction = buffer.n_blind_groups / max(buffer.n_distinct_groups, 1)
         if blind_fraction > ZERO_VARIANCE_WARNING and not getattr(self, "_warned_zero_variance", False):
             self._warned_zero_variance = True
-            source = "the env reward" if self.reward_model is None else f"reward function {describe(self.reward_function)}"
+            if self.reward_model is None:
+                source, fix = "the env reward", "Pass a `reward_function` that scores what the action changes, or a longer `horizon`."
+            else:
+                source = f"reward function {describe(self.reward_function)}"
+                fix = (
+                    "Score what the action changes (e.g. next velocities rather than next positions), use a longer "
+                    "`horizon`, or use the env reward (reward_function=None)."
+                )
             warnings.warn(
                 f"{buffer.n_blind_groups} of {buffer.n_distinct_groups} groups whose members took different actions "
                 f"scored exactly the same: {source} cannot tell the group's actions apart, so these groups carry no "
-                "learning signal. Score what the action changes (e.g. next velocities rather than next positions), "
-                "use a longer `horizon`, or use the env reward.",
+                f"learning signal. {fix}",
                 stacklevel=2,
             )
 

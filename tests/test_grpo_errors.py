@@ -1,0 +1,127 @@
+"""Bad input is a ValueError that names the parameter and the fix, raised before any training work."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+from grpo_zoo import GRPO
+
+
+@pytest.fixture
+def cartpole():
+    return make_vec_env("CartPole-v1", n_envs=2, seed=0)
+
+
+def reward_wrong_shape(state, action, next_state):
+    return th.zeros(len(state), 2)
+
+
+def reward_not_a_tensor(state, action, next_state):
+    return [0.0] * len(state)
+
+
+def reward_nan(state, action, next_state):
+    return th.full((len(state), 1), float("nan"))
+
+
+NAN_AFTER = {"calls": 0}
+
+
+def reward_nan_later(state, action, next_state):
+    NAN_AFTER["calls"] += 1
+    value = float("inf") if NAN_AFTER["calls"] > 5 else 0.0
+    return th.full((len(state), 1), value) + next_state[:, 1:2]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"group_size": 1}, r"`group_size` must be an integer >= 2 .*got group_size=1"),
+        ({"group_mode": "trajectory"}, r"`group_mode` must be one of \('state', 'episode'\), got group_mode='trajectory'"),
+        ({"scale_rewards": "std"}, r"`scale_rewards` must be one of"),
+        ({"supervision": "final"}, r"`supervision` must be one of"),
+        ({"horizon": 0}, r"`horizon` must be an integer >= 1"),
+        ({"clip_range": 0.2, "clip_range_high": 0.1}, r"`clip_range_high` must be >= `clip_range`"),
+        ({"beta": -1.0}, r"`beta` must be >= 0"),
+        ({"reward_function": reward_wrong_shape}, r"reward_wrong_shape returned shape \[2, 2\].*expected \[2, 1\]"),
+        ({"reward_function": reward_not_a_tensor}, r"must return a torch.Tensor"),
+        ({"reward_function": reward_nan}, r"reward_nan returned a non-finite value"),
+        ({"reward_function": "reward_fns.cartpol:reward"}, r"cannot import module 'reward_fns.cartpol'"),
+        ({"reward_function": "reward_fns.cartpole:rewards"}, r"has no attribute 'rewards'"),
+        ({"reward_function": "reward_fns.cartpole.reward"}, r"must look like 'package.module:function'"),
+        ({"reward_function": ["reward_fns.cartpole:reward"], "reward_weights": [1.0, 2.0]}, r"one weight per reward function"),
+        ({"exhaustive": True, "group_mode": "episode"}, r"needs group_mode='state'"),
+        ({"use_sde": True}, r"`use_sde=True` .* not supported"),
+    ],
+)
+def test_bad_hyperparameters(cartpole, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GRPO("MlpPolicy", cartpole, **kwargs)
+
+
+def test_episode_mode_needs_a_multiple_of_group_size():
+    env = make_vec_env("CartPole-v1", n_envs=3)
+    with pytest.raises(ValueError, match=r"n_envs=3 is not a multiple of group_size=2"):
+        GRPO("MlpPolicy", env, group_mode="episode", group_size=2)
+
+
+def test_unsupported_action_space():
+    class TupleActionEnv(gym.Env):
+        observation_space = gym.spaces.Box(-1, 1, (2,))
+        action_space = gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Discrete(2)))
+
+    with pytest.raises(ValueError, match=r"does not support the action space Tuple"):
+        GRPO("MlpPolicy", TupleActionEnv(), group_mode="episode", group_size=2)
+
+
+def test_exhaustive_needs_discrete_actions():
+    with pytest.raises(ValueError, match=r"`exhaustive=True` enumerates a Discrete action space"):
+        GRPO("MlpPolicy", make_vec_env("Pendulum-v1"), exhaustive=True)
+
+
+def test_unbranchable_env_says_use_episode_groups():
+    with pytest.raises(ValueError, match=r"cannot be branched exactly.*Use group_mode='episode'"):
+        GRPO("MlpPolicy", make_vec_env("LunarLander-v3", n_envs=1))
+
+
+def test_stateful_wrapper_is_refused_in_state_mode():
+    env = make_vec_env("CartPole-v1", n_envs=1, wrapper_class=gym.wrappers.FrameStackObservation, wrapper_kwargs={"stack_size": 2})
+    with pytest.raises(ValueError, match=r"wrapper FrameStackObservation may keep state.*group_mode='episode'"):
+        GRPO("MlpPolicy", env)
+
+
+def test_non_finite_reward_during_training_is_a_clear_error(cartpole):
+    NAN_AFTER["calls"] = 0
+    model = GRPO("MlpPolicy", cartpole, reward_function=reward_nan_later, n_steps=8)
+    with pytest.raises(ValueError, match=r"reward_nan_later returned a non-finite value \(inf\)"):
+        model.learn(64)
+
+
+def test_critic_arguments_warn_once_and_unknown_ones_fail(cartpole):
+    with pytest.warns(UserWarning, match=r"critic-free: clip_range_vf, gae_lambda, vf_coef have no effect"):
+        GRPO("MlpPolicy", cartpole, vf_coef=0.5, gae_lambda=0.95, clip_range_vf=None)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\): n_critics"):
+        GRPO("MlpPolicy", cartpole, n_critics=2)
+
+
+def test_sb3_grpo_example_reward_triggers_the_zero_variance_warning(cartpole):
+    # The public sb3-grpo CartPole reward scores next position and angle, which the action cannot change
+    def cartpole_reward_fn(state, action, next_state):
+        return (1.0 - th.abs(next_state[:, 2]) - 0.1 * th.abs(next_state[:, 0])).unsqueeze(-1)
+
+    model = GRPO("MlpPolicy", cartpole, reward_function=cartpole_reward_fn, n_steps=16, n_epochs=1, seed=0)
+    with pytest.warns(UserWarning, match=r"cannot tell the group's actions apart"):
+        model.learn(32)
+    assert model.logger.name_to_value["train/policy_gradient_loss"] == 0.0
+
+
+def test_velocity_aware_reward_does_not_warn(cartpole):
+    model = GRPO("MlpPolicy", cartpole, reward_function="reward_fns.cartpole:reward", n_steps=16, n_epochs=1, seed=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*cannot tell the group's actions apart.*")
+        model.learn(32)
+    assert np.isfinite(model.logger.name_to_value["train/policy_gradient_loss"])

@@ -1,0 +1,145 @@
+"""Smoke tests: every action space, policy and group mechanism runs and logs GRPO's keys."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import (
+    IdentityEnv,
+    IdentityEnvBox,
+    IdentityEnvMultiBinary,
+    IdentityEnvMultiDiscrete,
+    SimpleMultiObsEnv,
+)
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
+
+from grpo_zoo import GRPO
+
+IDENTITY_ENVS = {
+    "discrete": lambda: IdentityEnv(4),
+    "box": lambda: IdentityEnvBox(eps=0.5),
+    "multidiscrete": lambda: IdentityEnvMultiDiscrete(3),
+    "multibinary": lambda: IdentityEnvMultiBinary(3),
+}
+
+
+@pytest.mark.parametrize("space", list(IDENTITY_ENVS))
+@pytest.mark.parametrize("group_mode", ["state", "episode"])
+def test_action_spaces(space, group_mode):
+    env = make_vec_env(IDENTITY_ENVS[space], n_envs=2, seed=0)
+    model = GRPO("MlpPolicy", env, group_size=2, group_mode=group_mode, n_steps=8, batch_size=16, n_epochs=2, seed=0)
+    model.learn(32)
+    assert model.num_timesteps >= 32
+    assert model.policy.action_space == env.action_space
+
+
+def test_dict_observations_with_multi_input_policy():
+    model = GRPO("MultiInputPolicy", make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0), n_steps=8, batch_size=16, n_epochs=1)
+    model.learn(16)
+    assert model.num_probe_steps == 16 * 4  # G = 4 probe steps per real step, the executed one replayed
+
+
+def test_cnn_policy_on_images():
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    env = make_vec_env(lambda: FakeImageEnv(screen_height=36, screen_width=36, n_channels=1), n_envs=1, seed=0)
+    model = GRPO("CnnPolicy", env, group_mode="state", group_size=2, n_steps=4, batch_size=8, n_epochs=1)
+    model.learn(8)
+    assert model.num_timesteps == 8
+
+
+def test_logs_grpo_and_sb3_keys():
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = GRPO("MlpPolicy", env, reward_function="reward_fns.cartpole:reward", beta=0.1, n_steps=64, n_epochs=2, seed=0)
+    model.learn(256)
+    logged = model.logger.name_to_value
+    for key in ("train/policy_gradient_loss", "train/approx_kl", "train/clip_fraction", "train/entropy_loss", "train/clip_range",
+                "train/kl_ref"):  # fmt: skip
+        assert np.isfinite(logged[key]), key
+    assert len(model.ep_info_buffer) > 0  # Monitor episodes reach rollout/ep_rew_mean
+    assert model.num_probe_steps == model.num_timesteps * 4
+
+
+def test_probe_steps_counted_apart_from_real_steps():
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = GRPO("MlpPolicy", env, group_size=3, horizon=2, n_steps=16, n_epochs=1, seed=0)
+    model.learn(32)
+    assert model.num_timesteps == 32
+    # Each member takes up to 2 probe steps (fewer if it terminates): between 1x and 2x G per real step
+    assert 3 * 32 <= model.num_probe_steps <= 6 * 32
+
+
+def test_exhaustive_groups_reuse_the_executed_branch():
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = GRPO("MlpPolicy", env, exhaustive=True, n_steps=16, n_epochs=1, seed=0)
+    model.learn(32)
+    assert model.num_probe_steps == 2 * 32  # one probe per action, the real step costs nothing more
+
+
+def test_subproc_vec_env_and_vec_normalize():
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv))
+    model = GRPO("MlpPolicy", env, horizon=2, n_steps=16, n_epochs=1, seed=0)
+    model.learn(64)
+    assert model.num_timesteps == 64
+    assert env.obs_rms.count > 64  # normalisation statistics come from real steps
+    env.close()
+
+
+def test_episode_groups_do_not_count_idle_steps():
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="episode", group_size=2, n_steps=16, n_epochs=1, seed=0)
+    model.learn(64)
+    monitor_steps = sum(sum(e.get_episode_lengths()) for e in env.envs)
+    # Every counted step is a real step of an episode that the Monitor recorded as finished
+    assert model.num_timesteps == monitor_steps
+    assert model.num_probe_steps == 0
+
+
+def test_episode_group_members_share_their_reset_seed():
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="episode", group_size=2, n_steps=4, n_epochs=1, seed=0)
+    starts = []
+    original_reset = model.groups._reset_group
+
+    def spy(env_, group, raw_obs, *args):
+        original_reset(env_, group, raw_obs, *args)
+        members = range(group * 2, group * 2 + 2)
+        starts.append([raw_obs[i].copy() for i in members])
+
+    model.groups._reset_group = spy
+    model.learn(8)
+    assert len(starts) >= 2
+    for first, second in starts:
+        np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(starts[0][0], starts[1][0])  # different groups, different seeds
+
+
+def test_reward_function_sees_unnormalised_observations():
+    seen = []
+
+    def spy_reward(state, action, next_state):
+        seen.append((state.clone(), action.clone(), next_state.clone()))
+        return th.zeros(len(state), 1)
+
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    model = GRPO("MlpPolicy", env, reward_function=spy_reward, n_steps=8, n_epochs=1, seed=0)
+    model.learn(16)
+    state, action, next_state = seen[-1]
+    assert state.shape == (8, 4) and next_state.shape == (8, 4) and action.shape == (8, 1)
+    assert set(action.flatten().tolist()) <= {0.0, 1.0}
+    # Raw CartPole observations: next x = x + 0.02 x_dot exactly as the env integrates (float32)
+    np.testing.assert_allclose(next_state[:, 0], state[:, 0] + 0.02 * state[:, 1], atol=1e-5)
+
+
+def test_gym_env_id_and_single_env():
+    model = GRPO("MlpPolicy", "CartPole-v1", n_steps=8, n_epochs=1)
+    model.learn(8)
+    assert model.n_envs == 1
+
+
+def test_predict_works_after_training():
+    model = GRPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1, seed=0), n_steps=8, n_epochs=1)
+    model.learn(8)
+    action, _ = model.predict(gym.make("CartPole-v1").reset(seed=0)[0], deterministic=True)
+    assert action in (0, 1)
