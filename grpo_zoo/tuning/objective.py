@@ -65,7 +65,7 @@ def _statistic(evaluations: list[float], statistic: str) -> float:
     return float(np.mean(evaluations))
 
 
-def _make_eval_callback(eval_env: Any, trial: optuna.Trial, step_offset: int, **kwargs: Any) -> Any:
+def _make_eval_callback(eval_env: Any, trial: optuna.Trial, step_offset: int, n_evaluations: int, **kwargs: Any) -> Any:
     from rl_zoo3.callbacks import TrialEvalCallback
 
     class SeedEvalCallback(TrialEvalCallback):
@@ -81,6 +81,8 @@ def _make_eval_callback(eval_env: Any, trial: optuna.Trial, step_offset: int, **
             keep_going = super()._on_step()
             if self.eval_idx > n_before:
                 self.values.append(float(self.last_mean_reward))
+                # The budget is spent: the rest of the last rollout would only overlap the next seed's steps
+                keep_going = keep_going and len(self.values) < n_evaluations
             return keep_going
 
     return SeedEvalCallback()
@@ -130,6 +132,7 @@ class MultiSeedObjective:
                 eval_env,
                 trial,
                 seed_idx * n_evaluations,
+                n_evaluations,
                 n_eval_episodes=em.n_eval_episodes,
                 eval_freq=eval_freq,
                 deterministic=em.deterministic_eval,

@@ -55,26 +55,41 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     return text
 
 
+def tuned_params(study: optuna.Study) -> list[str]:
+    """Parameters that were really tuned (not the single-choice ones recording context or frozen values)."""
+    names: set[str] = set()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        names.update(name for name, distribution in trial.distributions.items() if not distribution.single())
+    return sorted(names)
+
+
+def importance_evaluator() -> tuple[Any, str]:
+    """fANOVA when scikit-learn is installed (Optuna's default), PED-ANOVA otherwise (no extra dependency)."""
+    try:
+        import sklearn  # noqa: F401
+
+        return optuna.importance.FanovaImportanceEvaluator(seed=0), "fANOVA"
+    except ImportError:
+        return optuna.importance.PedAnovaImportanceEvaluator(), "PED-ANOVA"
+
+
 def param_importances(study: optuna.Study) -> tuple[dict[str, float], str]:
     """
-    Parameter importances: fANOVA when scikit-learn is installed, PED-ANOVA otherwise.
+    Parameter importances of the tuned parameters.
 
-    :return: importances (sum 1 for fANOVA) and the evaluator's name
+    :return: importances and the evaluator's name
     """
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 2:
         return {}, "none (fewer than 2 complete trials)"
-    try:
-        import sklearn  # noqa: F401
-
-        evaluator: Any = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        name = "fANOVA"
-    except ImportError:
-        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-        name = "PED-ANOVA"
+    evaluator, name = importance_evaluator()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator)), name
+        try:
+            importances = optuna.importance.get_param_importances(study, evaluator=evaluator, params=tuned_params(study))
+        except (ValueError, RuntimeError) as e:
+            return {}, f"{name} failed: {e}"
+    return dict(importances), name
 
 
 def write_plots(study: optuna.Study, prefix: str) -> list[str]:
@@ -97,9 +112,9 @@ def write_plots(study: optuna.Study, prefix: str) -> list[str]:
         warnings.simplefilter("ignore")
         plots = {"history": lambda: optuna_plt.plot_optimization_history(study)}
         if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= 2:
-            _, evaluator_name = param_importances(study)
-            evaluator = None if evaluator_name == "fANOVA" else optuna.importance.PedAnovaImportanceEvaluator()
-            plots["importances"] = lambda: optuna_plt.plot_param_importances(study, evaluator=evaluator)
+            evaluator, _ = importance_evaluator()
+            params = tuned_params(study)
+            plots["importances"] = lambda: optuna_plt.plot_param_importances(study, evaluator=evaluator, params=params)
         for name, plot in plots.items():
             try:
                 ax = plot()

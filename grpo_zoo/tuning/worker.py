@@ -3,18 +3,29 @@
 import argparse
 import os
 import sys
+import time
+import warnings
 from typing import Any
 
 import optuna
 from optuna.pruners import BasePruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
+from optuna.storages import fail_stale_trials as _fail_stale_trials
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from grpo_zoo.tuning.storage import COUNTED_STATES, count_trials, make_storage
+from grpo_zoo.tuning.storage import COUNTED_STATES, count_trials, fail_dead_local_trials, make_storage
 
 # A worker gives up after this many trials in a row FAIL (not pruned: a bug, not bad hyperparameters)
 MAX_CONSECUTIVE_FAILURES = 5
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Optuna's ``fail_stale_trials`` (experimental), as ``study.optimize`` calls it before each trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        _fail_stale_trials(study)
 
 
 def make_sampler(name: str, n_startup_trials: int, seed: int | None) -> BaseSampler:
@@ -84,9 +95,19 @@ def run_worker(args: argparse.Namespace, storage_url: str, cap: int, worker_idx:
     objective = MultiSeedObjective(exp_manager, [args.seed + i for i in range(args.n_seeds)], args.statistic)
     progress = _Progress(worker_idx)
     callbacks: list[Any] = [MaxTrialsCallback(cap, states=COUNTED_STATES), progress]
+    heartbeat = is_heartbeat_enabled(storage)
     while progress.consecutive_failures < MAX_CONSECUTIVE_FAILURES:
-        n_waiting = count_trials(study, (TrialState.WAITING,))
-        if count_trials(study) >= cap and n_waiting == 0:
+        # Trials of dead workers: FAIL and re-queued (heartbeat: any machine; otherwise: this machine)
+        if heartbeat:
+            fail_stale_trials(study)
+        else:
+            fail_dead_local_trials(study, args.max_retry)
+        if count_trials(study) < cap or count_trials(study, (TrialState.WAITING,)) > 0:
+            study.optimize(objective, callbacks=callbacks, gc_after_trial=True, catch=(Exception,))
+        elif heartbeat and count_trials(study, (TrialState.RUNNING,)) > 0:
+            # Cap reached, but a running trial may belong to a dead worker: stay until it ends or goes stale,
+            # to run its retry (otherwise the trial would be lost, or stuck RUNNING)
+            time.sleep(min(args.heartbeat_interval, 5))
+        else:
             break
-        study.optimize(objective, callbacks=callbacks, gc_after_trial=True, catch=(Exception,))
     sys.exit(1 if progress.consecutive_failures >= MAX_CONSECUTIVE_FAILURES else 0)

@@ -1,0 +1,1 @@
+"""Optuna tuning of GRPO: storages, multi-seed objective, worker processes and reports (CLI: ``python -m grpo_zoo.tune``)."""
