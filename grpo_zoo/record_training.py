@@ -1,0 +1,6 @@
+"""``python -m grpo_zoo.record_training``: ``python -m rl_zoo3.record_training`` with GRPO registered, same arguments."""
+
+from grpo_zoo.zoo.run import run_zoo_script
+
+if __name__ == "__main__":
+    run_zoo_script("rl_zoo3.record_training")
