@@ -148,14 +148,15 @@ def _eval_policy_kwargs(policy_kwargs: str) -> dict[str, Any]:
 
 def _to_model_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
     """Turn YAML-format values into objects, as ``ExperimentManager._preprocess_hyperparams`` does."""
-    from rl_zoo3.utils import SimpleLinearSchedule
+    # SB3's picklable class (same values as the zoo's SimpleLinearSchedule; importing rl_zoo3 patches gymnasium)
+    from stable_baselines3.common.utils import LinearSchedule
 
     kwargs = dict(hyperparams)
     for key in ("learning_rate", "clip_range"):
         value = kwargs.get(key)
         if isinstance(value, str):
             _, initial_value = value.split("_")
-            kwargs[key] = SimpleLinearSchedule(initial_value)
+            kwargs[key] = LinearSchedule(float(initial_value), 0.0, 1.0)
     if isinstance(kwargs.get("policy_kwargs"), str):
         kwargs["policy_kwargs"] = _eval_policy_kwargs(kwargs["policy_kwargs"])
     return kwargs
@@ -189,8 +190,14 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
         return suggest()
 
     # Context for the converter (single choice: not tuned)
-    trial.suggest_categorical("n_envs", [n_envs])
-    trial.suggest_categorical("group_mode", [group_mode])
+    try:
+        trial.suggest_categorical("n_envs", [n_envs])
+        trial.suggest_categorical("group_mode", [group_mode])
+    except ValueError as e:
+        raise optuna.TrialPruned(
+            f"this study was started with another `n_envs` or `group_mode` than n_envs={n_envs}, group_mode={group_mode!r} "
+            f"({e}): use a new --study-name when the YAML entry changes"
+        ) from e
 
     if group_mode == "episode":
         group_sizes = [g for g in (*GROUP_SIZES, 32, 64) if n_envs % g == 0]
@@ -237,9 +244,11 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     fix_or("gamma", lambda: trial.suggest_float("one_minus_gamma", 1e-4, 0.1, log=True))
     fix_or("max_grad_norm", lambda: trial.suggest_float("max_grad_norm", 0.3, 2.0))
 
-    if "policy_kwargs" not in fixed:
+    def suggest_policy_kwargs() -> None:
         trial.suggest_categorical("net_arch", list(NET_ARCHS))
         trial.suggest_categorical("activation_fn", list(ACTIVATION_FNS))
+
+    fix_or("policy_kwargs", suggest_policy_kwargs)
 
     hyperparams = convert_grpo_params(trial.params)
     # Display true values, as the zoo samplers do
@@ -359,7 +368,7 @@ def patch_exp_manager(exp_manager_class: type) -> None:
 
     :param exp_manager_class: ``rl_zoo3.exp_manager.ExperimentManager``
     """
-    if getattr(exp_manager_class, "_grpo_zoo_patched", False):
+    if exp_manager_class.__dict__.get("_grpo_zoo_patched", False):
         return
     original_objective = exp_manager_class.objective
     original_read = exp_manager_class.read_hyperparameters

@@ -1,0 +1,209 @@
+"""GRPO's Optuna search space: constraints, converter round trip, frozen keys, the ExperimentManager patch."""
+
+import inspect
+from typing import ClassVar
+
+import optuna
+import pytest
+import yaml
+from stable_baselines3.common.env_util import make_vec_env
+
+from grpo_zoo import GRPO
+from grpo_zoo.tuning.report import best_yaml_entry
+from grpo_zoo.zoo.sampler import CONTEXT_KEYS, _to_model_kwargs, convert_grpo_params, patch_exp_manager, sample_grpo_params
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+GRPO_ARGS = set(inspect.signature(GRPO.__init__).parameters)
+N_TRIALS = 90
+
+
+def _sample(trial: optuna.Trial, group_mode: str, n_envs: int, fixed: dict | None = None, n_timesteps: int | None = None):
+    args = {"hyperparams": {"group_mode": group_mode}, "fixed": fixed or {}, "n_timesteps": n_timesteps}
+    return sample_grpo_params(trial, 0, n_envs, args)
+
+
+def _check_constraints(sampled: dict, trial: optuna.trial.BaseTrial, group_mode: str, n_envs: int) -> None:
+    assert set(sampled) <= GRPO_ARGS, set(sampled) - GRPO_ARGS
+    assert not set(sampled) & set(CONTEXT_KEYS)
+    hyperparams = convert_grpo_params(trial.params)
+    assert hyperparams["group_mode"] == group_mode and hyperparams["n_envs"] == n_envs
+    group_size, n_steps, batch_size = hyperparams["group_size"], hyperparams["n_steps"], hyperparams["batch_size"]
+    assert group_size >= 2
+    if group_mode == "state":
+        assert batch_size <= n_steps * n_envs * group_size
+        assert hyperparams["horizon"] >= 1 and "supervision" not in hyperparams
+    else:
+        assert n_envs % group_size == 0
+        assert batch_size <= n_steps * n_envs
+        assert "horizon" not in hyperparams and hyperparams["supervision"] in ("outcome", "process")
+    high = hyperparams["clip_range_high"]
+    assert high is None or high >= hyperparams["clip_range"]
+    assert 0 < hyperparams["gamma"] < 1
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+@pytest.mark.parametrize("group_mode,n_envs", [("state", 1), ("state", 8), ("episode", 4), ("episode", 6), ("episode", 16)])
+def test_sampled_params_respect_constraints(sampler, group_mode, n_envs):
+    optuna_sampler = optuna.samplers.RandomSampler(seed=0) if sampler == "random" else optuna.samplers.TPESampler(seed=0)
+    study = optuna.create_study(sampler=optuna_sampler, direction="maximize")
+
+    def objective(trial):
+        sampled = _sample(trial, group_mode, n_envs, n_timesteps=2000)
+        _check_constraints(sampled, trial, group_mode, n_envs)
+        # Some structure for TPE to follow
+        return -abs(sampled["clip_range"] - 0.2) - sampled["batch_size"] / 1e4
+
+    study.optimize(objective, n_trials=N_TRIALS if sampler == "random" else N_TRIALS // 3)
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
+    params = convert_grpo_params(study.best_trial.params)
+    # n_steps stays within the budget (2000 steps over n_envs)
+    assert all(convert_grpo_params(t.params)["n_steps"] <= max(8, 2000 // n_envs) for t in study.trials)
+    assert params["group_size"] in (2, 4, 8, 16)
+
+
+def test_fixed_trials_extremes():
+    """Corners of the space through optuna's FixedTrial: the batch size is capped at the rollout size."""
+    base = {
+        "n_envs": 2,
+        "group_mode": "episode",
+        "group_size": 2,
+        "supervision": "outcome",
+        "clip_range": 0.1,
+        "clip_range_high_delta": 0.16,
+        "scale_rewards": "group",
+        "beta": 0.0,
+        "lr_schedule": "linear",
+        "learning_rate": 1e-3,
+        "n_steps_pow": 3,
+        "batch_size_pow": 10,
+        "n_epochs": 1,
+        "ent_coef": 1e-8,
+        "one_minus_gamma": 0.01,
+        "max_grad_norm": 0.5,
+        "net_arch": "tiny",
+        "activation_fn": "relu",
+    }
+    sampled = _sample(optuna.trial.FixedTrial(base), "episode", 2, n_timesteps=1000)
+    assert sampled["batch_size"] == 8 * 2
+    assert sampled["clip_range_high"] == pytest.approx(0.26)
+    assert sampled["learning_rate"](1.0) == pytest.approx(1e-3) and sampled["learning_rate"](0.5) == pytest.approx(5e-4)
+    state = {**base, "n_envs": 1, "group_mode": "state", "group_size": 16, "horizon": 32, "clip_range_high_delta": 0.0}
+    del state["supervision"]
+    sampled = _sample(optuna.trial.FixedTrial(state), "state", 1)
+    assert sampled["batch_size"] == 8 * 1 * 16
+    assert sampled["clip_range_high"] is None
+    # Each sampled combination builds a GRPO model (episode mode: a CartPole vec env with n_envs=2)
+    env = make_vec_env("CartPole-v1", n_envs=2)
+    model = GRPO("MlpPolicy", env, group_mode="episode", **_sample(optuna.trial.FixedTrial(base), "episode", 2))
+    assert model.batch_size == 16
+
+
+def test_impossible_episode_groups_are_pruned_with_a_reason():
+    study = optuna.create_study()
+    trial = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="n_envs=1"):
+        _sample(trial, "episode", 1)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    # Same study resumed with another YAML entry
+    with pytest.raises(optuna.TrialPruned, match="another `n_envs`"):
+        _sample(study.ask(), "episode", 4)
+    # A frozen batch size larger than a rollout: pruned, not a crash
+    with pytest.raises(optuna.TrialPruned, match="larger than a rollout"):
+        _sample(optuna.create_study().ask(), "episode", 4, fixed={"batch_size": 4096, "n_steps": 8, "group_size": 4})
+
+
+def test_random_samples_build_models():
+    """Random combinations construct GRPO without error (episode mode; CartPole, 4 envs)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    env = make_vec_env("CartPole-v1", n_envs=4)
+    for _ in range(10):
+        trial = study.ask()
+        GRPO("MlpPolicy", env, group_mode="episode", **_sample(trial, "episode", 4))
+        study.tell(trial, 0.0)
+
+
+def test_converter_round_trip():
+    """convert(trial.params) gives the YAML form of what the zoo objective got (schedules as lin_, policy_kwargs string)."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    for group_mode, n_envs in (("state", 8), ("episode", 8)):
+        for _ in range(20):
+            trial = study.ask()
+            sampled = _sample(trial, group_mode, n_envs)
+            hyperparams = convert_grpo_params(trial.params)
+            assert {k: v for k, v in hyperparams.items() if k not in CONTEXT_KEYS}.keys() == sampled.keys()
+            assert isinstance(hyperparams["policy_kwargs"], str)
+            as_objects = _to_model_kwargs(hyperparams)
+            for key, value in sampled.items():
+                if callable(value) and not isinstance(value, type):
+                    assert hyperparams[key].startswith("lin_")
+                    assert as_objects[key](0.5) == pytest.approx(value(0.5))
+                else:
+                    assert as_objects[key] == value, key
+            # Same values through the stored params again (what --trial-id does)
+            assert convert_grpo_params(study._storage.get_trial(trial._trial_id).params) == hyperparams
+            study.tell(trial, 0.0)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+
+
+def test_frozen_keys_are_recorded_not_tuned():
+    study = optuna.create_study()
+    trial = study.ask()
+    fixed = {"group_size": 8, "clip_range": 0.3, "learning_rate": "lin_1e-3", "policy_kwargs": "dict(net_arch=[32])"}
+    sampled = _sample(trial, "state", 4, fixed=fixed)
+    assert not set(sampled) & set(fixed)
+    hyperparams = convert_grpo_params(trial.params)
+    assert {key: hyperparams[key] for key in fixed} == fixed
+    assert "net_arch" not in trial.params
+    assert trial.distributions["group_size"].single()
+
+
+def test_best_yaml_entry_is_zoo_yaml():
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=4))
+    for value in range(3):
+        trial = study.ask()
+        _sample(trial, "state", 8)
+        study.tell(trial, float(value))
+    base = {"n_envs": 8, "n_timesteps": 5e4, "policy": "MlpPolicy", "reward_function": "reward_fns.cartpole:reward"}
+    text = best_yaml_entry(study, "CartPole-v1", base, comment="a study")
+    assert text.startswith("# a study\nCartPole-v1:\n  n_envs: 8\n  n_timesteps: !!float 5e4\n  policy: MlpPolicy\n")
+    assert text.rstrip().splitlines()[-1].startswith('  policy_kwargs: "dict(')
+    entry = yaml.safe_load(text)["CartPole-v1"]
+    assert isinstance(entry["n_timesteps"], float)
+    assert entry["group_size"] == study.best_params["group_size"]
+    assert set(entry) - {"n_timesteps", "policy", "n_envs"} <= GRPO_ARGS
+
+
+def test_patch_exp_manager_is_idempotent_and_grpo_only():
+    class Manager:
+        algo = "ppo"
+
+        def objective(self, trial):
+            return 1.0
+
+        def read_hyperparameters(self):
+            return {}, {}
+
+        def hyperparameters_optimization(self):
+            return "zoo"
+
+    patch_exp_manager(Manager)
+    objective = Manager.objective
+    patch_exp_manager(Manager)
+    assert Manager.objective is objective
+    assert Manager().objective(None) == 1.0 and Manager().hyperparameters_optimization() == "zoo"
+
+    class GrpoManager(Manager):
+        algo = "grpo"
+        _hyperparams: ClassVar[dict] = {}
+        custom_hyperparams = None
+        n_timesteps = 100
+
+        def objective(self, trial):
+            raise ValueError("`group_size` must be >= 2")
+
+    patch_exp_manager(GrpoManager)
+    trial = optuna.create_study().ask()
+    with pytest.raises(optuna.TrialPruned, match="invalid hyperparameters"):
+        GrpoManager().objective(trial)
+    assert "group_size" in trial.user_attrs["pruned_reason"]
