@@ -71,6 +71,7 @@ TABLE_COLUMNS = (
     ("real steps to first ≥ thr", "first_real_steps", ",.0f"),
     ("sim steps to first", "first_sim_steps", ",.0f"),
     ("wall s to first", "first_wall_s", ",.1f"),
+    ("CPU s to first", "first_cpu_s", ",.1f"),
     ("real steps to hold", "hold_real_steps", ",.0f"),
     ("wall s to hold", "hold_wall_s", ",.1f"),
     ("real steps", "real_steps", ",.0f"),

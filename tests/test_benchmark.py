@@ -1,0 +1,141 @@
+"""The benchmark harness: metrics, configuration, and a shortened real run (GRPO vs PPO on CartPole)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grpo_zoo.benchmarking.cli import parse_algo_budgets, parse_args, parse_overrides, parse_per_env, plan
+from grpo_zoo.benchmarking.config import grpo_hyperparams_path, read_entry, to_episode_groups, zoo_hyperparams_path
+from grpo_zoo.benchmarking.report import markdown_table, summarize, threshold_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+# Issue 2's "tuned zoo PPO" for CartPole-v1: it must be rl-zoo3's own entry, unchanged.
+TUNED_PPO_CARTPOLE = {
+    "n_envs": 8,
+    "n_timesteps": 1e5,
+    "policy": "MlpPolicy",
+    "n_steps": 32,
+    "batch_size": 256,
+    "gae_lambda": 0.8,
+    "gamma": 0.98,
+    "n_epochs": 20,
+    "ent_coef": 0.0,
+    "learning_rate": "lin_0.001",
+    "clip_range": "lin_0.2",
+}
+
+
+def _row(steps: int, score: float) -> dict[str, float]:
+    return {"real_steps": steps, "sim_steps": 2 * steps, "wall_s": steps / 100, "cpu_s": steps / 100, "mean_return": score}
+
+
+def test_threshold_metrics():
+    curve = [_row(0, 500), _row(100, 480), _row(200, 300), _row(300, 490), _row(400, 500)]
+    metrics = threshold_metrics(curve, 475)
+    # The untrained evaluation at step 0 does not count; the dip at 200 delays "hold" to 300.
+    assert metrics["first"]["real_steps"] == 100
+    assert metrics["hold"]["real_steps"] == 300
+    assert threshold_metrics(curve[:3], 475)["hold"] is None
+    assert threshold_metrics(curve, 501) == {"first": None, "hold": None}
+
+
+def test_summary_and_table():
+    result = {"curve": [_row(0, 9), _row(100, 480)], "real_steps": 100, "sim_steps": 200, "train_wall_s": 1.0}
+    result.update(train_cpu_s=1.0, peak_rss_mb=300.0)
+    never = {**result, "curve": [_row(0, 9), _row(100, 20)]}
+    summary = summarize([result, never, {"error": "exit code 1"}], 475)
+    assert summary["n_failed"] == 1
+    assert summary["first_real_steps"] == [100, None]
+    assert summary["sim_steps_per_s"] == [200.0, 200.0]
+    table = markdown_table({"grpo": summary})
+    assert "grpo (2 seeds), 1 failed" in table
+    assert "100 (1/2)" in table
+
+
+def test_ppo_cartpole_is_issue2_tuned_ppo():
+    assert read_entry(zoo_hyperparams_path("ppo"), "CartPole-v1") == TUNED_PPO_CARTPOLE
+
+
+def test_grpo_hyperparams_path(tmp_path):
+    # Source checkout: <repo>/hyperparams/grpo.yml beside the package folder.
+    (tmp_path / "grpo_zoo").mkdir()
+    (tmp_path / "hyperparams").mkdir()
+    (tmp_path / "hyperparams" / "grpo.yml").write_text("default: {}\n")
+    assert grpo_hyperparams_path(tmp_path / "grpo_zoo") == tmp_path / "hyperparams" / "grpo.yml"
+    # Installed wheel: grpo_zoo/hyperparams/grpo.yml wins.
+    (tmp_path / "grpo_zoo" / "hyperparams").mkdir()
+    (tmp_path / "grpo_zoo" / "hyperparams" / "grpo.yml").write_text("default: {}\n")
+    assert grpo_hyperparams_path(tmp_path / "grpo_zoo") == tmp_path / "grpo_zoo" / "hyperparams" / "grpo.yml"
+    with pytest.raises(FileNotFoundError):
+        grpo_hyperparams_path(tmp_path / "nowhere" / "grpo_zoo")
+
+
+def test_to_episode_groups():
+    state = {"n_envs": 1, "group_size": 4, "group_mode": "state", "horizon": 1, "reward_function": "reward_fns.x:reward"}
+    episode = to_episode_groups(state)
+    assert episode == {"n_envs": 8, "group_size": 4, "group_mode": "episode"}
+    assert to_episode_groups({"n_envs": 12, "group_size": 4})["n_envs"] == 12
+    assert to_episode_groups({"n_envs": 10, "group_size": 4})["n_envs"] == 12
+
+
+def test_cli_parsing_and_interleaving():
+    assert parse_per_env(["1e5"], ["A", "B"], "--x") == {"A": 1e5, "B": 1e5}
+    assert parse_per_env(["A=3", "B=-85"], ["A", "B"], "--x") == {"A": 3.0, "B": -85.0}
+    with pytest.raises(ValueError, match="--x"):
+        parse_per_env(["A=abc"], ["A"], "--x")
+    assert parse_overrides(["grpo-episode.n_steps=256", "ppo.policy_kwargs=dict(a=1)"]) == {
+        "grpo-episode": {"n_steps": 256},
+        "ppo": {"policy_kwargs": "dict(a=1)"},
+    }
+    args = parse_args(["--algos", "ppo", "a2c", "--seeds", "2", "--ppo-budget", "1000", "--budget-scale", "0.5"])
+    specs = plan(args)
+    assert [(spec.seed, spec.algo) for spec in specs] == [(0, "ppo"), (0, "a2c"), (1, "ppo"), (1, "a2c")]
+    assert {spec.budget for spec in specs} == {500}
+    assert {spec.eval_freq for spec in specs} == {1000}
+    args = parse_args(["--algos", "ppo", "a2c", "--seeds", "1", "--ppo-budget", "1000", "--budget", "a2c:CartPole-v1=2e3"])
+    assert [spec.budget for spec in plan(args)] == [1000, 2000]
+    with pytest.raises(ValueError, match="--budget"):
+        parse_algo_budgets(["=5"])
+
+
+def test_benchmark_short_run(tmp_path):
+    """The whole harness on a tiny budget with the real GRPO: table, PNG and CSV written, numbers sane."""
+    out = tmp_path / "bench"
+    command = [sys.executable, "-m", "grpo_zoo.benchmark", "--envs", "CartPole-v1", "--algos", "grpo", "ppo"]
+    command += ["--seeds", "1", "--first-seed", "1", "--grpo-budget", "512", "--ppo-budget", "512", "--eval-freq", "256"]
+    command += ["--eval-episodes", "2", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    process = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert process.returncode == 0, process.stdout + process.stderr
+
+    for name in ("results.md", "CartPole-v1.png", "curves.csv", "summary.json", "meta.json"):
+        assert (out / name).is_file(), name
+    assert (out / "CartPole-v1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (out / "results.md").read_text()
+    assert "| grpo (1 seeds) |" in markdown and "| ppo (1 seeds) |" in markdown
+    assert "failed" not in markdown
+
+    with open(out / "curves.csv") as f:
+        rows = list(csv.DictReader(f))
+    for algo in ("grpo", "ppo"):
+        curve = [row for row in rows if row["algo"] == algo]
+        steps = [int(row["real_steps"]) for row in curve]
+        assert steps[0] == 0 and steps == sorted(steps) and 512 <= steps[-1] < 1024, (algo, steps)
+        assert len(curve) >= 3  # at 0, ~256, ~512
+        assert all(int(row["sim_steps"]) >= int(row["real_steps"]) for row in curve)
+        assert all(1 <= float(row["mean_return"]) <= 500 for row in curve)
+
+    summary = json.loads((out / "summary.json").read_text())["CartPole-v1"]
+    for algo, stats in summary.items():
+        assert stats["n_failed"] == 0, algo
+        assert stats["train_wall_s"][0] > 0 and stats["real_steps_per_s"][0] > 0
+        assert 50 < stats["peak_rss_mb"][0] < 4000
+    # State groups spend simulator steps on probes; PPO's simulator steps are its real steps.
+    assert summary["ppo"]["sim_steps"] == summary["ppo"]["real_steps"]
+    if read_entry(grpo_hyperparams_path(), "CartPole-v1").get("group_mode", "state") == "state":
+        assert summary["grpo"]["sim_steps"][0] > summary["grpo"]["real_steps"][0]
