@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from grpo_zoo.benchmarking.cli import parse_algo_budgets, parse_args, parse_overrides, parse_per_env, plan
 from grpo_zoo.benchmarking.config import grpo_hyperparams_path, read_entry, to_episode_groups, zoo_hyperparams_path
 from grpo_zoo.benchmarking.report import markdown_table, summarize, threshold_metrics
+from grpo_zoo.zoo import register
 
 REPO = Path(__file__).resolve().parent.parent
 # Issue 2's "tuned zoo PPO" for CartPole-v1: it must be rl-zoo3's own entry, unchanged.
@@ -61,18 +63,12 @@ def test_ppo_cartpole_is_issue2_tuned_ppo():
     assert read_entry(zoo_hyperparams_path("ppo"), "CartPole-v1") == TUNED_PPO_CARTPOLE
 
 
-def test_grpo_hyperparams_path(tmp_path):
-    # Source checkout: <repo>/hyperparams/grpo.yml beside the package folder.
-    (tmp_path / "grpo_zoo").mkdir()
-    (tmp_path / "hyperparams").mkdir()
-    (tmp_path / "hyperparams" / "grpo.yml").write_text("default: {}\n")
-    assert grpo_hyperparams_path(tmp_path / "grpo_zoo") == tmp_path / "hyperparams" / "grpo.yml"
-    # Installed wheel: grpo_zoo/hyperparams/grpo.yml wins.
-    (tmp_path / "grpo_zoo" / "hyperparams").mkdir()
-    (tmp_path / "grpo_zoo" / "hyperparams" / "grpo.yml").write_text("default: {}\n")
-    assert grpo_hyperparams_path(tmp_path / "grpo_zoo") == tmp_path / "grpo_zoo" / "hyperparams" / "grpo.yml"
-    with pytest.raises(FileNotFoundError):
-        grpo_hyperparams_path(tmp_path / "nowhere" / "grpo_zoo")
+def test_grpo_hyperparams_path():
+    # The benchmark reads the file the zoo hook reads; in a checkout that is <repo>/hyperparams/grpo.yml.
+    path = grpo_hyperparams_path()
+    assert path == register.grpo_hyperparams_path() and path.is_file()
+    assert path.parent.parent == REPO or path.parent.parent.name == "grpo_zoo"
+    assert "CartPole-v1" in yaml.safe_load(path.read_text())
 
 
 def test_to_episode_groups():

@@ -44,19 +44,20 @@ DEFAULT_EVAL_FREQ: dict[str, int] = {
 STATE_ONLY_KEYS = ("reward_function", "reward_weights", "horizon", "exhaustive")
 
 
-def grpo_hyperparams_path(package_dir: Path | None = None) -> Path:
+def grpo_hyperparams_path() -> Path:
     """
-    Locate the project's ``grpo.yml`` as the zoo hook does: ``grpo_zoo/hyperparams/grpo.yml`` inside an
-    installed wheel, else ``<repo>/hyperparams/grpo.yml`` in a source checkout.
+    The project's ``grpo.yml``, found exactly as the zoo hook finds it (``grpo_zoo/hyperparams/grpo.yml`` in an
+    installed wheel, else ``<repo>/hyperparams/grpo.yml`` in a checkout), so the benchmark and
+    ``python -m rl_zoo3.train --algo grpo`` read the same file.
 
-    :param package_dir: the ``grpo_zoo`` package folder (default: this one)
     :return: path of the GRPO hyperparameter file
     """
-    package_dir = package_dir or Path(__file__).resolve().parent.parent
-    for candidate in (package_dir / "hyperparams" / "grpo.yml", package_dir.parent / "hyperparams" / "grpo.yml"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"grpo.yml not found in {package_dir / 'hyperparams'} nor in {package_dir.parent / 'hyperparams'}")
+    from grpo_zoo.zoo.register import grpo_hyperparams_path as zoo_grpo_hyperparams_path
+
+    path = zoo_grpo_hyperparams_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"grpo.yml not found (looked for {path} and <repo>/hyperparams/grpo.yml)")
+    return path
 
 
 def zoo_hyperparams_path(algo: str) -> Path:
