@@ -1,0 +1,171 @@
+"""``python -m rl_zoo3.train --algo grpo``: the unmodified zoo training command, run in subprocesses."""
+
+import os
+import textwrap
+
+import numpy as np
+import yaml
+
+N_STEPS = 300
+
+
+def _load_config(experiment_dir, env_id):
+    # rl_zoo3 dumps an OrderedDict: read it the way rl_zoo3.utils.get_saved_hyperparams does
+    with open(experiment_dir / env_id / "config.yml") as file:
+        return dict(yaml.load(file, Loader=yaml.UnsafeLoader))
+
+
+def test_train_cartpole(cartpole_run):
+    # --seed, --eval-freq, --save-freq, -tb, -P with the CartPole-v1 entry of hyperparams/grpo.yml
+    log_folder, experiment_dir, run = cartpole_run
+    assert "hyperparams/grpo.yml" in run.stdout
+    assert (experiment_dir / "CartPole-v1.zip").is_file()
+    assert (experiment_dir / "best_model.zip").is_file()
+    assert len(list(experiment_dir.glob("rl_model_*_steps.zip"))) >= 2
+    evaluations = np.load(experiment_dir / "evaluations.npz")
+    assert len(evaluations["timesteps"]) >= 2
+    assert evaluations["results"].shape[1] == 2  # --eval-episodes 2
+
+    config = _load_config(experiment_dir, "CartPole-v1")
+    assert config["group_mode"] == "state"
+    assert config["reward_function"] == "reward_fns.cartpole:reward"
+    assert config["group_size"] >= 2
+    with open(experiment_dir / "CartPole-v1" / "args.yml") as file:
+        args = yaml.load(file, Loader=yaml.UnsafeLoader)
+    assert args["algo"] == "grpo"
+    assert args["seed"] == 0
+    # -tb: SB3 names the run after the algorithm (tb_log_name="GRPO")
+    assert list((log_folder.parent / "tb" / "CartPole-v1").glob("GRPO_*/events.out.tfevents.*"))
+
+
+def test_train_pendulum(tmp_path, run_cmd):
+    # Continuous actions; no tuned entry yet: the `default:` entry (episode groups, env reward)
+    run_cmd(f"python -m rl_zoo3.train --algo grpo --env Pendulum-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
+    assert (tmp_path / "grpo" / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
+
+
+def test_train_untuned_env_uses_default(tmp_path, run_cmd):
+    run = run_cmd(f"python -m rl_zoo3.train --algo grpo --env Acrobot-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
+    assert "Using 'default' hyperparameters" in run.stdout
+    experiment_dir = tmp_path / "grpo" / "Acrobot-v1_1"
+    assert (experiment_dir / "Acrobot-v1.zip").is_file()
+    with open(_grpo_yml()) as file:
+        default = yaml.safe_load(file)["default"]
+    config = _load_config(experiment_dir, "Acrobot-v1")
+    assert config["group_mode"] == default["group_mode"]
+    assert config["group_size"] == default["group_size"]
+
+
+def _grpo_yml():
+    from grpo_zoo.zoo.register import grpo_hyperparams_path
+
+    return grpo_hyperparams_path()
+
+
+def test_train_subproc_vec_env(tmp_path, run_cmd):
+    # State groups branch through VecEnv.env_method: it must work across processes too
+    run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
+        "--vec-env subproc -params n_envs:2"
+    ).check()
+    assert (tmp_path / "grpo" / "CartPole-v1_1" / "CartPole-v1.zip").is_file()
+
+
+def test_continue_training(cartpole_run, tmp_path, run_cmd):
+    _, experiment_dir, _ = cartpole_run
+    run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
+        f"-i {experiment_dir / 'CartPole-v1.zip'}"
+    ).check()
+    assert (tmp_path / "grpo" / "CartPole-v1_1" / "CartPole-v1.zip").is_file()
+
+
+def test_params_reward_function_path(tmp_path, run_cmd):
+    # -params group_size:8 reward_function:"'pkg.mod:fn'" with a reward module of the user's own
+    package = tmp_path / "my_rewards"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cartpole.py").write_text(
+        textwrap.dedent(
+            """
+            def upright(state, action, next_state):
+                # Pole angle and angular velocity after the action: a one-step reward that sees the action
+                return -(next_state[:, 2:3] ** 2 + 0.1 * next_state[:, 3:4] ** 2)
+            """
+        )
+    )
+    run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path / 'logs'} --eval-freq -1 "
+        "-params group_size:8 reward_function:\"'my_rewards.cartpole:upright'\"",
+        cwd=tmp_path,
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])},
+    ).check()
+    experiment_dir = tmp_path / "logs" / "grpo" / "CartPole-v1_1"
+    config = _load_config(experiment_dir, "CartPole-v1")
+    assert config["group_size"] == 8
+    assert config["reward_function"] == "my_rewards.cartpole:upright"
+    assert (experiment_dir / "CartPole-v1.zip").is_file()
+
+
+def test_bad_reward_function_path(tmp_path, run_cmd):
+    # One clear line naming the path, exit code 2, no stack trace
+    run = run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
+        "-params reward_function:\"'no_such_package.rewards:reward'\""
+    )
+    run.check(returncode=2)
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: "), last_line
+    assert "no_such_package.rewards:reward" in last_line
+    assert "Traceback" not in run.stderr
+
+
+def test_conf_file_yaml(tmp_path, run_cmd):
+    # -conf other.yml still wins over grpo-zoo's hyperparams/grpo.yml
+    conf = tmp_path / "other.yml"
+    conf.write_text(
+        textwrap.dedent(
+            """
+            CartPole-v1:
+              n_envs: 4
+              n_timesteps: !!float 1e3
+              policy: 'MlpPolicy'
+              group_mode: episode
+              group_size: 2
+              n_steps: 16
+              batch_size: 32
+            """
+        )
+    )
+    run = run_cmd(f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n 128 -f {tmp_path} --eval-freq -1 -conf {conf}")
+    run.check()
+    assert f"Loading hyperparameters from: {conf}" in run.stdout
+    config = _load_config(tmp_path / "grpo" / "CartPole-v1_1", "CartPole-v1")
+    assert config["group_mode"] == "episode"
+    assert config["group_size"] == 2
+
+
+def test_conf_python_module(tmp_path, run_cmd):
+    # -conf some.module: a Python package config (a `hyperparams` dict) still works
+    (tmp_path / "my_grpo_config.py").write_text(
+        textwrap.dedent(
+            """
+            hyperparams = {
+                "CartPole-v1": dict(
+                    n_envs=4, n_timesteps=1000, policy="MlpPolicy", group_mode="episode", group_size=4, n_steps=16,
+                    batch_size=32, policy_kwargs="dict(net_arch=[32])",
+                ),
+            }
+            """
+        )
+    )
+    run = run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n 128 -f {tmp_path / 'logs'} --eval-freq -1 "
+        "-conf my_grpo_config",
+        cwd=tmp_path,
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])},
+    )
+    run.check()
+    config = _load_config(tmp_path / "logs" / "grpo" / "CartPole-v1_1", "CartPole-v1")
+    assert config["group_size"] == 4
+    assert config["policy_kwargs"] == "dict(net_arch=[32])"
