@@ -1,0 +1,103 @@
+"""Registration of GRPO in rl_zoo3 (in this process, where the start-up hook ran) and hyperparams/grpo.yml."""
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import grpo_zoo
+from grpo_zoo.zoo.register import grpo_hyperparams_path
+
+
+@pytest.fixture(scope="module")
+def grpo_yml():
+    with open(grpo_hyperparams_path()) as file:
+        return yaml.safe_load(file)
+
+
+def test_algos_and_sampler_registered():
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
+    from rl_zoo3.utils import ALGOS
+
+    from grpo_zoo.zoo import sampler
+
+    assert ALGOS["grpo"] is grpo_zoo.GRPO
+    assert HYPERPARAMS_SAMPLER["grpo"] is sampler.sample_grpo_params
+    assert HYPERPARAMS_CONVERTER["grpo"] is sampler.convert_grpo_params
+    # exp_manager imported the same dict objects by name
+    import rl_zoo3.exp_manager
+
+    assert rl_zoo3.exp_manager.HYPERPARAMS_SAMPLER is HYPERPARAMS_SAMPLER
+    assert rl_zoo3.exp_manager.ALGOS is ALGOS
+
+
+@pytest.mark.parametrize(
+    "algo, config, expected",
+    [
+        ("grpo", None, str(grpo_hyperparams_path())),
+        ("grpo", "", str(grpo_hyperparams_path())),
+        ("grpo", "other.yml", "other.yml"),
+        ("grpo", "my_package.my_config", "my_package.my_config"),
+        ("ppo", None, "rl_zoo3/hyperparams/ppo.yml"),
+    ],
+)
+def test_config_path(tmp_path, algo, config, expected):
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    manager = ExperimentManager(argparse.Namespace(), algo, "CartPole-v1", str(tmp_path), config=config)
+    assert manager.config.endswith(expected)
+    # Positional arguments bind the same way
+    manager = ExperimentManager(argparse.Namespace(), algo, "CartPole-v1", str(tmp_path), "", 0, 10000, 5, -1, config=config)
+    assert manager.config.endswith(expected)
+
+
+def test_hyperparams_location():
+    path = grpo_hyperparams_path()
+    assert path.is_file()
+    package_dir = Path(grpo_zoo.__file__).resolve().parent
+    # Plain install: shipped inside the package; checkout / editable install: at the repository root
+    assert path in (package_dir / "hyperparams" / "grpo.yml", package_dir.parent / "hyperparams" / "grpo.yml")
+
+
+def test_grpo_yml_entries(grpo_yml):
+    assert "default" in grpo_yml
+    cartpole = grpo_yml["CartPole-v1"]
+    assert cartpole["group_mode"] == "state"
+    assert cartpole["reward_function"] == "reward_fns.cartpole:reward"
+    assert cartpole["horizon"] == 1
+    for env_id, entry in grpo_yml.items():
+        # `n_timesteps: 1e5` would be a string to PyYAML: use `!!float 1e5`
+        assert isinstance(entry["n_timesteps"], (int, float)), env_id
+        assert "policy" in entry, env_id
+        if entry.get("group_mode", "state") == "episode":
+            assert entry.get("n_envs", 1) % entry.get("group_size", 4) == 0, env_id
+
+
+def test_grpo_yml_reward_functions_import(grpo_yml):
+    # Every YAML reward function path resolves, without importing the algorithm
+    paths = set()
+    for entry in grpo_yml.values():
+        value = entry.get("reward_function")
+        paths.update(value if isinstance(value, list) else [value] if value else [])
+    assert "reward_fns.cartpole:reward" in paths
+    for path in sorted(paths):
+        module_name, function_name = path.split(":")
+        assert callable(getattr(importlib.import_module(module_name), function_name)), path
+
+
+def test_reward_fns_import_without_grpo_zoo(run_cmd, tmp_path):
+    hook = ("grpo_zoo", "grpo_zoo.zoo", "grpo_zoo.zoo.hook")  # imported at start-up by the .pth hook
+    script = (
+        f"import sys, reward_fns.cartpole; print([m for m in sys.modules if m.startswith('grpo_zoo') and m not in {hook}])"
+    )
+    run = run_cmd(f'python -c "{script}"', cwd=tmp_path).check()
+    assert run.stdout.strip() == "[]"
+
+
+def test_grpo_zoo_import_is_light(run_cmd, tmp_path):
+    run = run_cmd("python -c 'import sys, grpo_zoo; print(\"torch\" in sys.modules)'", cwd=tmp_path).check()
+    assert run.stdout.strip() == "False"
+    assert sys.modules  # this process may have torch: only the subprocess tells
