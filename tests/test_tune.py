@@ -1,0 +1,139 @@
+"""``python -m grpo_zoo.tune``: worker processes, default persistent storage, multi-seed scores, report, resume."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TUNE = [sys.executable, "-m", "grpo_zoo.tune"]
+# Tiny: 4 envs, episode groups, 2 evaluation episodes
+TINY = ["--env", "CartPole-v1", "-n", "400", "--eval-episodes", "2", "--progress-interval", "0.5"]
+PARAMS = ["-params", "n_envs:4", "group_mode:'episode'"]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _env() -> dict:
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+def run_tune(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run([*TUNE, *args], cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def journal(path: Path, study_name: str) -> optuna.Study:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def test_workers_default_storage_report_and_resume(tmp_path):
+    logs = tmp_path / "logs"
+    common = [*TINY, *PARAMS, "-f", str(logs), "--n-seeds", "2", "--statistic", "best", "--n-evaluations", "2"]
+    result = run_tune(*common, "--n-trials", "3", "--workers", "2", "--sampler", "random", "--pruner", "none")
+    assert "[tune] " in result.stdout and "complete" in result.stdout
+
+    # Persistent default storage: a journal file in the log folder
+    storage = logs / "grpo" / "tune" / "grpo_CartPole-v1.log"
+    study = journal(storage, "grpo_CartPole-v1")
+    assert len(study.trials) == 3 and all(trial.state in FINISHED for trial in study.trials)
+    # Two worker processes ran the trials
+    assert len({trial.user_attrs["worker"].rsplit(":", 2)[1] for trial in study.trials}) == 2
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert len(trial.user_attrs["seed_scores"]) == 2
+        assert trial.value == pytest.approx(np.mean(trial.user_attrs["seed_scores"]))
+        # Seed k reports at steps 2k+1, 2k+2: no overlap
+        assert sorted(trial.intermediate_values) == [1, 2, 3, 4]
+        # Score of a seed: best of its evaluations
+        best_of_seed = [max(trial.intermediate_values[2 * k + 1], trial.intermediate_values[2 * k + 2]) for k in range(2)]
+        assert trial.user_attrs["seed_scores"] == pytest.approx(best_of_seed)
+
+    # Report: CSV, ready-to-paste YAML entry, summary, plots
+    out = logs / "grpo" / "tune" / "grpo_CartPole-v1"
+    summary = json.loads((out / "grpo_CartPole-v1_summary.json").read_text())
+    assert summary["n_trials"] == 3
+    assert (out / "grpo_CartPole-v1_trials.csv").is_file()
+    assert (out / "grpo_CartPole-v1_history.png").stat().st_size > 0
+    if summary.get("best_value") is not None:
+        text = (out / "grpo_CartPole-v1_best.yml").read_text()
+        assert "!!float" in text and text.startswith("# Tuned with grpo_zoo.tune")
+        entry = yaml.safe_load(text)["CartPole-v1"]
+        assert entry["group_mode"] == "episode" and entry["n_envs"] == 4
+        assert entry["group_size"] == study.best_params["group_size"]
+        assert isinstance(entry["policy_kwargs"], str) and isinstance(entry["n_timesteps"], float)
+
+    # A worker of an earlier run died mid-trial (trial left RUNNING, its process gone)
+    dead = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import optuna, sys; from grpo_zoo.tuning.storage import make_storage, worker_name;"
+            "study = optuna.load_study(study_name='grpo_CartPole-v1', storage=make_storage(sys.argv[1]));"
+            "trial = study.ask(study.trials[0].distributions); trial.set_user_attr('worker', worker_name(trial.number));"
+            "print(trial.number)",
+            str(storage),
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_number = int(dead.stdout.strip())
+    assert journal(storage, "grpo_CartPole-v1").trials[dead_number].state == TrialState.RUNNING
+
+    # Resume: same command, one more trial; the dead trial is re-run first
+    result = run_tune(*common, "--n-trials", "1", "--workers", "1", "--sampler", "tpe", "--pruner", "median")
+    assert f"trial {dead_number} was interrupted: queued again" in result.stdout
+    assert "resuming study" in result.stdout
+    study = journal(storage, "grpo_CartPole-v1")
+    states = [trial.state for trial in study.trials]
+    assert states.count(TrialState.RUNNING) == 0 and states.count(TrialState.WAITING) == 0
+    assert study.trials[dead_number].state == TrialState.FAIL
+    (retry,) = [trial for trial in study.trials if trial.system_attrs.get("failed_trial") == dead_number]
+    assert retry.state in FINISHED and retry.params == study.trials[dead_number].params
+    # 3 + the retry (the cap counts the dead one's retry, not the FAIL)
+    assert sum(state in FINISHED for state in states) == 4
+
+
+def test_divergence_is_pruned_with_reason(tmp_path):
+    storage = str(tmp_path / "nan.log")
+    result = run_tune(
+        *TINY, *PARAMS, "reward_function:'tests.test_tune_zoo:diverging_reward'", "--n-trials", "2", "--storage", storage,
+        "--study-name", "nan", "-f", str(tmp_path), "--sampler", "random", "--no-plots",
+    )  # fmt: skip
+    study = journal(Path(storage), "nan")
+    assert [trial.state for trial in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
+    # The first trial diverges while training; the reward function is still NaN when the second one builds its model
+    assert study.trials[0].user_attrs["pruned_reason"].startswith("diverged")
+    assert all("non-finite" in trial.user_attrs["pruned_reason"] for trial in study.trials)
+    assert "non-finite" in result.stdout
+    summary = json.loads((tmp_path / "grpo" / "tune" / "nan" / "nan_summary.json").read_text())
+    assert summary["states"] == {"PRUNED": 2} and "best_value" not in summary
+
+
+def test_cli_arguments():
+    from grpo_zoo.tune import parse_args
+
+    args = parse_args(["--env", "Pendulum-v1", "-f", "x", "-params", "group_size:8", "clip_range:0.3"])
+    assert args.study_name == "grpo_Pendulum-v1"
+    assert args.storage == os.path.join("x", "grpo", "tune", "grpo_Pendulum-v1.log")
+    assert args.hyperparams == {"group_size": 8, "clip_range": 0.3}
+    with pytest.raises(SystemExit):
+        parse_args(["--workers", "0"])
+    with pytest.raises(SystemExit):
+        parse_args(["--statistic", "median"])
