@@ -94,7 +94,7 @@ def test_three_workers_global_cap_and_killed_worker(postgres_url, tmp_path):
             command,
             cwd=REPO_ROOT,
             env=_env(),
-            stdout=open(tmp_path / f"worker{i}.txt", "w"),  # noqa: SIM115
+            stdout=open(tmp_path / f"worker{i}.txt", "w"),
             stderr=subprocess.STDOUT,
             # Own process group: the kill takes the tune process and its worker, as a machine going down
             start_new_session=True,
