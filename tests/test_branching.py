@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import IdentityEnv
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -49,22 +50,28 @@ def test_probe_equals_a_fresh_env_restored_and_stepped(env_id):
             assert terminated[member] == term
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "InvertedPendulum-v5", "Ant-v5", "IdentityEnv"])
 @pytest.mark.parametrize("replay", [False, True])
 def test_real_env_continues_as_if_no_probe_happened(env_id, replay):
-    probed, untouched = make_vec_env(env_id, n_envs=2, seed=7), make_vec_env(env_id, n_envs=2, seed=7)
+    make = (lambda: IdentityEnv(4)) if env_id == "IdentityEnv" else env_id  # IdentityEnv: the generic deep-copy path
+    probed, untouched = make_vec_env(make, n_envs=2, seed=7), make_vec_env(make, n_envs=2, seed=7)
     attach(probed)
     obs_a, obs_b = probed.reset(), untouched.reset()
     rng = np.random.default_rng(0)
-    for step in range(260):  # CartPole episodes end, Pendulum hits its 200-step time limit
-        real = np.array([probed.action_space.sample() for _ in range(2)])
+    sampler = copy.deepcopy(probed.action_space)  # never the env's own space: IdentityEnv draws its states from it
+    sampler.seed(0)
+    n_steps = 60 if env_id.endswith("-v5") else 260  # MuJoCo: fewer, slower steps
+    for step in range(n_steps):  # CartPole episodes end, Pendulum hits its 200-step time limit
+        real = np.array([sampler.sample() for _ in range(2)])
         actions = member_actions(probed, 4, seed=step)
         if replay:
             actions[:, 0] = real  # member 0 is the executed one, served from its probe
-        probed.env_method("grpo_branch", "begin", 4)
-        for _ in range(int(rng.integers(1, 4))):
+        executed = np.zeros(2, dtype=int) if replay else None
+        horizon = int(rng.integers(1, 4))
+        probed.env_method("grpo_branch", "begin", 4, horizon, executed)
+        for _ in range(horizon):
             probed.env_method("grpo_branch", "step", actions, np.ones((2, 4), dtype=bool))
-        probed.env_method("grpo_branch", "end", np.zeros(2, dtype=int) if replay else None)
+        probed.env_method("grpo_branch", "end", executed)
         step_a, step_b = probed.step(real), untouched.step(real)
         for a, b in zip(step_a[:3], step_b[:3], strict=True):
             np.testing.assert_array_equal(a, b)
@@ -73,9 +80,14 @@ def test_real_env_continues_as_if_no_probe_happened(env_id, replay):
     for env_a, env_b in zip(probed.envs, untouched.envs, strict=True):
         assert env_a.get_episode_rewards() == env_b.get_episode_rewards()  # Monitor statistics
         assert env_a.get_episode_lengths() == env_b.get_episode_lengths()
-        assert env_a.get_wrapper_attr("_elapsed_steps") == env_b.get_wrapper_attr("_elapsed_steps")  # TimeLimit
+        if env_id != "IdentityEnv":  # gym.make adds a TimeLimit
+            assert env_a.get_wrapper_attr("_elapsed_steps") == env_b.get_wrapper_attr("_elapsed_steps")
         assert env_a.unwrapped.np_random.bit_generator.state == env_b.unwrapped.np_random.bit_generator.state
-        np.testing.assert_array_equal(env_a.unwrapped.state, env_b.unwrapped.state)
+        if hasattr(env_a.unwrapped, "data"):  # MuJoCo: the integration state and the derived body positions
+            for field in ("qpos", "qvel", "xpos", "time"):
+                np.testing.assert_array_equal(getattr(env_a.unwrapped.data, field), getattr(env_b.unwrapped.data, field))
+        else:
+            np.testing.assert_array_equal(env_a.unwrapped.state, env_b.unwrapped.state)
 
 
 def test_terminal_member_reports_terminal_observation():

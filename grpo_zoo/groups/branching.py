@@ -49,7 +49,8 @@ class Snapshotter:
     def save(self, env: gym.Env) -> Any:
         raise NotImplementedError
 
-    def load(self, env: gym.Env, snapshot: Any) -> None:
+    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
+        """Put ``snapshot`` into ``env``; with ``consume``, the snapshot will not be used again."""
         raise NotImplementedError
 
 
@@ -77,7 +78,7 @@ class ClassicControlSnapshotter(Snapshotter):
         values = {name: copy.deepcopy(env.__dict__[name]) for name in self.ATTRIBUTES if name in env.__dict__}
         return values, _rng_state(env)
 
-    def load(self, env: gym.Env, snapshot: Any) -> None:
+    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
         values, rng_state = snapshot
         for name, value in values.items():
             env.__dict__[name] = copy.deepcopy(value)
@@ -100,7 +101,7 @@ class MujocoSnapshotter(Snapshotter):
         mujoco.mj_copyData(data, env.model, env.data)
         return data, _rng_state(env)
 
-    def load(self, env: gym.Env, snapshot: Any) -> None:
+    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
         import mujoco
 
         data, rng_state = snapshot
@@ -120,9 +121,9 @@ class DeepCopySnapshotter(Snapshotter):
     def save(self, env: gym.Env) -> Any:
         return copy.deepcopy(env.__dict__)
 
-    def load(self, env: gym.Env, snapshot: Any) -> None:
+    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
         env.__dict__.clear()
-        env.__dict__.update(copy.deepcopy(snapshot))
+        env.__dict__.update(snapshot if consume else copy.deepcopy(snapshot))
 
 
 SNAPSHOTTERS: tuple[type[Snapshotter], ...] = (ClassicControlSnapshotter, MujocoSnapshotter, DeepCopySnapshotter)
@@ -220,14 +221,21 @@ class EnvBrancher:
     def family(self, env: gym.Env) -> str | None:
         return None if self.snapshotter is None else self.snapshotter.name
 
-    def begin(self, env: gym.Env, n_members: int) -> None:
-        """Remember the current state as the root of a group of ``n_members`` copies."""
+    def begin(self, env: gym.Env, n_members: int, horizon: int | None = None, replay_members: np.ndarray | None = None) -> None:
+        """
+        Remember the current state as the root of a group of ``n_members`` copies.
+
+        :param horizon: Steps the probes will take; None if unknown (every state is kept)
+        :param replay_members: Member per env whose first step the real env will take (see ``end``)
+        """
         assert self.snapshotter is not None, "call verify first"
         unwrapped = env.unwrapped
         self._restore_step_method(unwrapped)
         self._root = self.snapshotter.save(unwrapped)
         self._members = [self._root] * n_members
         self._first_steps = [None] * n_members
+        self._horizon = horizon
+        self._replay_member = None if replay_members is None else int(replay_members[self.index])
         time_limit = _find_time_limit(env)
         self._elapsed_at_root = 0 if time_limit is None else time_limit._elapsed_steps
         self._n_probe_steps = 0
@@ -240,7 +248,7 @@ class EnvBrancher:
             this env reads row ``index``
         :param active: Shape (n_envs, n_members): copies still running
         :return: (observations, rewards, terminated, truncated) of this env's copies, one entry per member
-            (inactive members repeat their last state and get zero reward)
+            (inactive members get None and zero reward)
         """
         assert self.snapshotter is not None
         unwrapped = env.unwrapped
@@ -251,18 +259,24 @@ class EnvBrancher:
         rewards = np.zeros(n_members)
         terminated = np.zeros(n_members, dtype=bool)
         truncated = np.zeros(n_members, dtype=bool)
+        first_step = self._n_probe_steps == 0
         self._n_probe_steps += 1
+        more_steps = self._horizon is None or self._n_probe_steps < self._horizon
         for member in range(n_members):
             if not active[self.index, member]:
                 continue
-            self.snapshotter.load(unwrapped, self._members[member])
+            # A member's own state is used once; the root and the state kept for the replay are shared
+            shared = first_step or (self._n_probe_steps == 2 and self._keeps_replay_state(member))
+            self.snapshotter.load(unwrapped, self._members[member], consume=not shared)
             action = actions[self.index, member]
             for wrapper in chain:
                 if isinstance(wrapper, gym.ActionWrapper):
                     action = wrapper.action(action)
             obs, reward, term, trunc, info = unwrapped.step(action)
-            self._members[member] = self.snapshotter.save(unwrapped)
-            if self._first_steps[member] is None:
+            replayable = first_step and self._keeps_replay_state(member)
+            if more_steps or replayable:
+                self._members[member] = self.snapshotter.save(unwrapped)
+            if replayable:
                 result = copy.deepcopy((obs, reward, term, trunc, info))
                 self._first_steps[member] = (np.copy(action), result, self._members[member])
             for wrapper in reversed(chain):
@@ -274,6 +288,10 @@ class EnvBrancher:
                 trunc = True
             observations[member], rewards[member], terminated[member], truncated[member] = obs, reward, term, trunc
         return observations, rewards, terminated, truncated
+
+    def _keeps_replay_state(self, member: int) -> bool:
+        """Whether the state after this member's first step is kept for a replay (all when unknown)."""
+        return self._horizon is None or member == self._replay_member
 
     def end(self, env: gym.Env, replay_members: np.ndarray | None = None) -> None:
         """

@@ -106,7 +106,7 @@ class StateGroups:
         state = repeat_members(root_obs, group_size)
         actions = env_actions
         discount = 1.0
-        env.env_method("grpo_branch", "begin", group_size)
+        env.env_method("grpo_branch", "begin", group_size, self.horizon, executed)
         for step in range(self.horizon):
             results = env.env_method("grpo_branch", "step", actions, active)
             next_state = _next_states(results, state, active)
