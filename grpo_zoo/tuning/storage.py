@@ -2,10 +2,12 @@
 
 import os
 import socket
+import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, RetryFailedTrialCallback
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 # States that count towards the global trial cap. RUNNING ones count too, otherwise every worker
@@ -16,6 +18,19 @@ COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 WORKER_ATTR = "worker"
 # User attribute of a trial stopped by Ctrl-C (FAIL for Optuna, run again on resume)
 INTERRUPTED_ATTR = "interrupted"
+
+
+def retry_callback(max_retry: int) -> Any:
+    """
+    Optuna's callback that re-queues a FAIL trial with the same parameters (``system_attrs["retry_history"]``):
+    ``RetryHeartbeatStaleTrialCallback`` since Optuna 4.9, ``RetryFailedTrialCallback`` before.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback_class = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+        if callback_class is None:
+            callback_class = optuna.storages.RetryFailedTrialCallback
+        return callback_class(max_retry=max_retry)
 
 
 def is_journal(storage: str) -> bool:
@@ -33,7 +48,7 @@ def make_storage(
     Open a storage from a journal file path or any RDB URL (``sqlite:///``, ``postgresql://``, ``mysql://``).
 
     RDB storages get heartbeats: a trial whose worker stopped beating for ``grace_period`` seconds is
-    marked FAIL by the next worker that starts a trial, and re-queued by ``RetryFailedTrialCallback``.
+    marked FAIL by the next worker that starts a trial, and re-queued by Optuna's retry callback.
     Journal files have no heartbeat: :func:`fail_dead_local_trials` covers workers of this machine.
 
     :param storage: journal file path or SQLAlchemy URL (``postgresql://`` uses psycopg v3 with SQLAlchemy 2.1)
@@ -59,7 +74,7 @@ def make_storage(
         engine_kwargs=engine_kwargs,
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period or 2 * heartbeat_interval,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=max_retry),
+        failed_trial_callback=retry_callback(max_retry),
     )
 
 
@@ -93,7 +108,7 @@ def fail_dead_local_trials(study: optuna.Study, max_retry: int = 3) -> list[Froz
     :return: the trials marked FAIL
     """
     hostname = socket.gethostname()
-    retry = RetryFailedTrialCallback(max_retry=max_retry)
+    retry = retry_callback(max_retry)
     failed: list[FrozenTrial] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, pid, number = ([*str(trial.user_attrs.get(WORKER_ATTR, "")).rsplit(":", 2), "", ""])[:3]
@@ -124,7 +139,7 @@ def retry_interrupted_trials(study: optuna.Study, max_retry: int = 3) -> list[Fr
     :param max_retry: how many times a trial is retried
     :return: the trials re-queued
     """
-    retry = RetryFailedTrialCallback(max_retry=max_retry)
+    retry = retry_callback(max_retry)
     retried = _retried_numbers(study)
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
