@@ -86,7 +86,8 @@ class StateGroups:
             if not callback.on_step():
                 return False
             model._update_info_buffer(infos, dones)
-            buffer.add_groups(model._last_obs, actions_np, log_probs.cpu().numpy(), scores, weights.cpu().numpy())
+            distinct = ~np.all(env_actions == env_actions[:, :1], axis=tuple(range(1, env_actions.ndim)))
+            buffer.add_groups(model._last_obs, actions_np, log_probs.cpu().numpy(), scores, weights.cpu().numpy(), distinct)
             model._last_obs = new_obs  # type: ignore[assignment]
             model._last_episode_starts = dones
         return True

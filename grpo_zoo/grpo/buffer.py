@@ -39,6 +39,7 @@ class GroupRolloutBuffer:
         self._weights: list[np.ndarray] = []
         self._scores: list[np.ndarray] = []  # state groups: (n_groups, G)
         self._advantages: list[np.ndarray] = []  # episode groups: per member
+        self._distinct: list[np.ndarray] = []  # state groups: members' env actions not all equal
         self._episode_scores: list[np.ndarray] = []  # episode groups: member returns, for statistics only
         self._n_obs = 0
         self.n_groups = 0
@@ -48,13 +49,16 @@ class GroupRolloutBuffer:
         self.group_reward_std = float("nan")
         self._ready: dict[str, Any] | None = None
 
-    def add_groups(self, obs: Any, actions: np.ndarray, log_probs: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> None:
+    def add_groups(
+        self, obs: Any, actions: np.ndarray, log_probs: np.ndarray, scores: np.ndarray, weights: np.ndarray, distinct: np.ndarray
+    ) -> None:
         """
         :param obs: One observation per group, [n_groups, *obs_shape] (or dict)
         :param actions: Member actions, [n_groups, G, *action_shape]
         :param log_probs: log pi_old of each member's action, [n_groups, G]
         :param scores: Member scores, [n_groups, G]
         :param weights: Member weights in the surrogate, [n_groups, G], rows summing to 1
+        :param distinct: [n_groups], whether the env received different actions within the group (after clipping)
         """
         n_groups, group_size = scores.shape
         self._add_obs(obs, np.repeat(np.arange(n_groups), group_size))
@@ -62,6 +66,7 @@ class GroupRolloutBuffer:
         self._log_probs.append(log_probs.reshape(-1))
         self._weights.append(weights.reshape(-1))
         self._scores.append(scores)
+        self._distinct.append(distinct)
 
     def add_samples(self, obs: Any, actions: np.ndarray, log_probs: np.ndarray, advantages: np.ndarray) -> None:
         """
@@ -91,8 +96,7 @@ class GroupRolloutBuffer:
             scores = np.concatenate(self._scores)
             weights = np.concatenate(self._weights).reshape(scores.shape)
             advantages = group_advantages(scores, scale_rewards, weights).reshape(-1)
-            actions = np.concatenate(self._actions).reshape(len(scores), scores.shape[1], -1)
-            distinct = ~np.all(actions == actions[:, :1], axis=(1, 2))
+            distinct = np.concatenate(self._distinct)
             self.n_distinct_groups = int(distinct.sum())
             self.n_blind_groups = int((distinct & zero_variance_mask(scores)).sum())
         else:

@@ -255,8 +255,9 @@ class GRPO(OnPolicyAlgorithm):
         self.logger.record("rollout/group_reward_std", buffer.group_reward_std)
         self.logger.record("rollout/zero_variance_groups", buffer.n_zero_variance)
         self.logger.record("rollout/zero_variance_fraction", buffer.n_zero_variance / max(buffer.n_groups, 1))
-        # A group whose members all took the same action is uninformative because the policy is sure, not
-        # because of the reward: only groups with distinct actions tell whether the reward can rank actions
+        # A group whose members all sent the same action to the env (e.g. a sure policy, or Box actions all
+        # clipped to a bound) is uninformative whatever the reward: only groups with distinct actions tell
+        # whether the reward can rank actions
         blind_fraction = buffer.n_blind_groups / max(buffer.n_distinct_groups, 1)
         if blind_fraction > ZERO_VARIANCE_WARNING and not getattr(self, "_warned_zero_variance", False):
             self._warned_zero_variance = True
