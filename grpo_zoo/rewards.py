@@ -2,13 +2,13 @@
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch as th
 
 RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
-RewardSpec = Union[str, RewardFn, None, Sequence[Union[str, RewardFn]]]
+RewardSpec = str | RewardFn | None | Sequence[str | RewardFn]
 
 
 def resolve_reward_fn(spec: str | RewardFn) -> RewardFn:
@@ -119,8 +119,7 @@ def check_reward(fn: Any, value: Any, batch_size: int) -> np.ndarray:
     """
     if not isinstance(value, th.Tensor):
         raise ValueError(
-            f"reward function {describe(fn)} must return a torch.Tensor of shape [{batch_size}, 1], "
-            f"got {type(value).__name__}"
+            f"reward function {describe(fn)} must return a torch.Tensor of shape [{batch_size}, 1], got {type(value).__name__}"
         )
     if tuple(value.shape) not in ((batch_size, 1), (batch_size,)):
         raise ValueError(

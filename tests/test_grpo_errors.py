@@ -89,7 +89,9 @@ def test_unbranchable_env_says_use_episode_groups():
 
 
 def test_stateful_wrapper_is_refused_in_state_mode():
-    env = make_vec_env("CartPole-v1", n_envs=1, wrapper_class=gym.wrappers.FrameStackObservation, wrapper_kwargs={"stack_size": 2})
+    env = make_vec_env(
+        "CartPole-v1", n_envs=1, wrapper_class=gym.wrappers.FrameStackObservation, wrapper_kwargs={"stack_size": 2}
+    )
     with pytest.raises(ValueError, match=r"wrapper FrameStackObservation may keep state.*group_mode='episode'"):
         GRPO("MlpPolicy", env)
 

@@ -34,7 +34,7 @@ def test_import_path_reward_is_restored_by_itself(tmp_path, reward_function):
 
 
 def test_plain_callable_is_excluded_and_load_says_how_to_pass_it_back(tmp_path):
-    model = make_model(lambda s, a, ns: -ns[:, 3:4] ** 2)
+    model = make_model(lambda s, a, ns: -(ns[:, 3:4] ** 2))
     model.learn(32)
     model.save(tmp_path / "model.zip")
     assert callable(model.reward_function)  # saving does not change the live model
@@ -46,7 +46,7 @@ def test_plain_callable_is_excluded_and_load_says_how_to_pass_it_back(tmp_path):
     restored = GRPO.load(
         tmp_path / "model.zip",
         env=make_vec_env("CartPole-v1", n_envs=2),
-        custom_objects={"reward_function": lambda s, a, ns: -ns[:, 3:4] ** 2},
+        custom_objects={"reward_function": lambda s, a, ns: -(ns[:, 3:4] ** 2)},
     )
     restored.learn(32, reset_num_timesteps=False)
     assert restored.num_timesteps == 64

@@ -177,7 +177,7 @@ def verify_snapshotter(env: gym.Env, snapshotter: Snapshotter, seed: int = 0, n_
         first = [probe.step(action)[:4] for action in actions[1:]]
         snapshotter.load(probe, snapshot)
         second = [probe.step(action)[:4] for action in actions[1:]]
-    except Exception as e:  # noqa: BLE001 - any failure means the env cannot be branched this way
+    except Exception as e:
         return f"{type(e).__name__}: {e}"
     for step, (a, b) in enumerate(zip(first, second, strict=True)):
         if not all(_same(x, y) for x, y in zip(a, b, strict=True)):
@@ -221,7 +221,9 @@ class EnvBrancher:
     def family(self, env: gym.Env) -> str | None:
         return None if self.snapshotter is None else self.snapshotter.name
 
-    def begin(self, env: gym.Env, n_members: int, horizon: int | None = None, replay_members: np.ndarray | None = None) -> None:
+    def begin(
+        self, env: gym.Env, n_members: int, horizon: int | None = None, replay_members: np.ndarray | None = None
+    ) -> None:
         """
         Remember the current state as the root of a group of ``n_members`` copies.
 

@@ -60,10 +60,10 @@ class EpisodeGroups:
 
     def attach(self, env: VecEnv) -> None:
         if env.num_envs % self.group_size != 0:
+            suggestion = self.group_size * max(1, env.num_envs // self.group_size)
             raise ValueError(
                 f"group_mode='episode' splits the envs into groups of `group_size`: n_envs={env.num_envs} is not a "
-                f"multiple of group_size={self.group_size}. Use n_envs={self.group_size * max(1, env.num_envs // self.group_size)} "
-                "or another group_size."
+                f"multiple of group_size={self.group_size}. Use n_envs={suggestion} or another group_size."
             )
         self.pipeline = ObsPipeline(env)
 
@@ -145,9 +145,7 @@ class EpisodeGroups:
             advantages = process_advantages([np.array(e.rewards) for e in group], model.gamma, scale)
         buffer.note_group_scores(returns)
         for episode, advantage in zip(group, advantages, strict=True):
-            buffer.add_samples(
-                stack(episode.observations), np.stack(episode.actions), np.array(episode.log_probs), advantage
-            )
+            buffer.add_samples(stack(episode.observations), np.stack(episode.actions), np.array(episode.log_probs), advantage)
 
 
 def _row(obs: Any, index: int) -> Any:

@@ -127,7 +127,9 @@ class StateGroups:
         return scores
 
     @staticmethod
-    def _rewards(model: "GRPO", state: Any, actions: np.ndarray, next_state: Any, env_rewards: np.ndarray, active: np.ndarray) -> np.ndarray:
+    def _rewards(
+        model: "GRPO", state: Any, actions: np.ndarray, next_state: Any, env_rewards: np.ndarray, active: np.ndarray
+    ) -> np.ndarray:
         if model.reward_model is None:
             return env_rewards
         rewards = np.zeros(active.shape)

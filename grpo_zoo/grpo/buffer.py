@@ -50,7 +50,13 @@ class GroupRolloutBuffer:
         self._ready: dict[str, Any] | None = None
 
     def add_groups(
-        self, obs: Any, actions: np.ndarray, log_probs: np.ndarray, scores: np.ndarray, weights: np.ndarray, distinct: np.ndarray
+        self,
+        obs: Any,
+        actions: np.ndarray,
+        log_probs: np.ndarray,
+        scores: np.ndarray,
+        weights: np.ndarray,
+        distinct: np.ndarray,
     ) -> None:
         """
         :param obs: One observation per group, [n_groups, *obs_shape] (or dict)

@@ -18,18 +18,15 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import FloatSchedule, LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
-from grpo_zoo.advantages import SCALE_REWARDS
 from grpo_zoo.groups.base import GroupCollector, action_tensor, obs_tensor, to_env_actions
-from grpo_zoo.groups.episode import SUPERVISION, EpisodeGroups
+from grpo_zoo.groups.episode import EpisodeGroups
 from grpo_zoo.groups.state import StateGroups
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
+from grpo_zoo.grpo.checks import check_arguments, check_spaces
 from grpo_zoo.rewards import RewardModel, RewardSpec, describe, import_path_of
 
 SelfGRPO = TypeVar("SelfGRPO", bound="GRPO")
 
-GROUP_MODES = ("state", "episode")
-# PPO arguments that mean nothing without a critic: accepted (drop-in for PPO) and warned about once
-CRITIC_ARGUMENTS = ("vf_coef", "clip_range_vf", "gae_lambda")
 # Share of degenerate groups in a rollout above which the reward function is reported as blind
 ZERO_VARIANCE_WARNING = 0.5
 
@@ -126,7 +123,7 @@ class GRPO(OnPolicyAlgorithm):
         _init_setup_model: bool = True,
         **critic_kwargs: Any,
     ):
-        _check_arguments(locals(), critic_kwargs)
+        check_arguments(locals(), critic_kwargs)
         super().__init__(
             policy,
             env,
@@ -170,7 +167,7 @@ class GRPO(OnPolicyAlgorithm):
             self._setup_model()
 
     def _setup_model(self) -> None:
-        _check_spaces(self.observation_space, self.action_space, self.group_mode, self.exhaustive)
+        check_spaces(self.action_space, self.exhaustive)
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self.policy = self.policy_class(  # type: ignore[assignment]
@@ -262,7 +259,10 @@ class GRPO(OnPolicyAlgorithm):
         if blind_fraction > ZERO_VARIANCE_WARNING and not getattr(self, "_warned_zero_variance", False):
             self._warned_zero_variance = True
             if self.reward_model is None:
-                source, fix = "the env reward", "Pass a `reward_function` that scores what the action changes, or a longer `horizon`."
+                source, fix = (
+                    "the env reward",
+                    "Pass a `reward_function` that scores what the action changes, or a longer `horizon`.",
+                )
             else:
                 source = f"reward function {describe(self.reward_function)}"
                 fix = (
@@ -427,69 +427,3 @@ def _parse_schedule(value: Any) -> Any:
     if isinstance(value, str):
         raise ValueError(f"schedule strings must look like 'lin_0.2', got {value!r}")
     return value
-
-
-def _check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) -> None:
-    """Raise ``ValueError`` naming the parameter and the fix for any invalid choice, before any work."""
-    unknown = sorted(set(critic_kwargs) - set(CRITIC_ARGUMENTS) - {"use_sde", "sde_sample_freq"})
-    if unknown:
-        raise TypeError(f"GRPO got unexpected keyword argument(s): {', '.join(unknown)}")
-    if critic_kwargs.get("use_sde"):
-        raise ValueError("`use_sde=True` (gSDE) is not supported by GRPO: remove it to use the default Gaussian noise")
-    ignored = sorted(set(critic_kwargs) & set(CRITIC_ARGUMENTS))
-    if ignored:
-        warnings.warn(
-            f"GRPO is critic-free: {', '.join(ignored)} ha{'s' if len(ignored) == 1 else 've'} no effect (no value "
-            "function, no GAE). Remove them from the hyperparameters.",
-            stacklevel=3,
-        )
-    group_size = arguments["group_size"]
-    if not isinstance(group_size, int | np.integer) or group_size < 2:
-        raise ValueError(f"`group_size` must be an integer >= 2 (a group needs members to compare), got group_size={group_size!r}")
-    if arguments["group_mode"] not in GROUP_MODES:
-        raise ValueError(f"`group_mode` must be one of {GROUP_MODES}, got group_mode={arguments['group_mode']!r}")
-    if arguments["scale_rewards"] not in SCALE_REWARDS:
-        raise ValueError(f"`scale_rewards` must be one of {SCALE_REWARDS}, got scale_rewards={arguments['scale_rewards']!r}")
-    if arguments["supervision"] not in SUPERVISION:
-        raise ValueError(f"`supervision` must be one of {SUPERVISION}, got supervision={arguments['supervision']!r}")
-    horizon = arguments["horizon"]
-    if not isinstance(horizon, int | np.integer) or horizon < 1:
-        raise ValueError(f"`horizon` must be an integer >= 1, got horizon={horizon!r}")
-    for name in ("n_steps", "batch_size", "n_epochs", "ref_update_interval"):
-        if not isinstance(arguments[name], int | np.integer) or arguments[name] < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1, got {name}={arguments[name]!r}")
-    if arguments["beta"] < 0:
-        raise ValueError(f"`beta` must be >= 0 (0 disables the KL penalty), got beta={arguments['beta']!r}")
-    low, high = arguments["clip_range"], arguments["clip_range_high"]
-    if isinstance(low, float | int) and low <= 0:
-        raise ValueError(f"`clip_range` must be > 0, got clip_range={low!r}")
-    if isinstance(low, float | int) and isinstance(high, float | int) and high < low:
-        raise ValueError(
-            f"`clip_range_high` must be >= `clip_range` (DAPO's clip-higher), got clip_range_high={high!r} < clip_range={low!r}"
-        )
-    if arguments["exhaustive"] and arguments["group_mode"] != "state":
-        raise ValueError("`exhaustive=True` enumerates the actions of a branched state: it needs group_mode='state'")
-    if arguments["reward_weights"] is not None:
-        specs = arguments["reward_function"]
-        n_functions = len(specs) if isinstance(specs, list | tuple) else (0 if specs is None else 1)
-        if len(arguments["reward_weights"]) != n_functions:
-            raise ValueError(
-                f"`reward_weights` must have one weight per reward function: got {len(arguments['reward_weights'])} "
-                f"weights for {n_functions} function(s)"
-            )
-    if arguments["reward_function"] is not None:
-        # Resolve import paths now: a typo fails here, not after the first rollout
-        RewardModel(arguments["reward_function"], arguments["reward_weights"])
-
-
-SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-
-
-def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space, group_mode: str, exhaustive: bool) -> None:
-    if not isinstance(action_space, SUPPORTED_ACTION_SPACES):
-        raise ValueError(
-            f"GRPO does not support the action space {action_space}: supported are "
-            f"{', '.join(s.__name__ for s in SUPPORTED_ACTION_SPACES)}"
-        )
-    if exhaustive and not isinstance(action_space, spaces.Discrete):
-        raise ValueError(f"`exhaustive=True` enumerates a Discrete action space, got {action_space}: use exhaustive=False")
