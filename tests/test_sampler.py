@@ -32,7 +32,7 @@ def _check_constraints(sampled: dict, trial: optuna.trial.BaseTrial, group_mode:
     assert group_size >= 2
     if group_mode == "state":
         assert batch_size <= n_steps * n_envs * group_size
-        assert hyperparams["horizon"] >= 1 and "supervision" not in hyperparams
+        assert hyperparams["horizon"] in (1, 2, 4) and "supervision" not in hyperparams
     else:
         assert n_envs % group_size == 0
         assert batch_size <= n_steps * n_envs
@@ -88,7 +88,7 @@ def test_fixed_trials_extremes():
     assert sampled["batch_size"] == 8 * 2
     assert sampled["clip_range_high"] == pytest.approx(0.26)
     assert sampled["learning_rate"](1.0) == pytest.approx(1e-3) and sampled["learning_rate"](0.5) == pytest.approx(5e-4)
-    state = {**base, "n_envs": 1, "group_mode": "state", "group_size": 16, "horizon": 32, "clip_range_high_delta": 0.0}
+    state = {**base, "n_envs": 1, "group_mode": "state", "group_size": 16, "horizon": 4, "clip_range_high_delta": 0.0}
     del state["supervision"]
     sampled = _sample(optuna.trial.FixedTrial(state), "state", 1)
     assert sampled["batch_size"] == 8 * 1 * 16

@@ -118,7 +118,9 @@ def convert_grpo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
 
     if "clip_range_high_delta" in params:
         delta = params.pop("clip_range_high_delta")
-        clip_range = float(params.get("clip_range", 0.2))
+        clip_range = params.get("clip_range", 0.2)
+        # A frozen linear schedule: clip-higher is an offset to its initial value
+        clip_range = float(clip_range.split("_")[-1]) if isinstance(clip_range, str) else float(clip_range)
         hyperparams["clip_range_high"] = None if delta == 0 else round(clip_range + delta, 6)
 
     lr_schedule = params.pop("lr_schedule", "constant")
@@ -212,7 +214,8 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
         raise optuna.TrialPruned(f"episode mode needs n_envs % group_size == 0, got n_envs={n_envs}, group_size={group_size}")
 
     if group_mode == "state":
-        fix_or("horizon", lambda: trial.suggest_categorical("horizon", [1, 2, 4, 8, 16, 32]))
+        # Simulator cost per real step: group_size * horizon probe steps (at most 16 * 4)
+        fix_or("horizon", lambda: trial.suggest_categorical("horizon", [1, 2, 4]))
     else:
         fix_or("supervision", lambda: trial.suggest_categorical("supervision", ["outcome", "process"]))
 
