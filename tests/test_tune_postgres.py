@@ -68,6 +68,17 @@ def test_zoo_postgres_storage_halving(postgres_url, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     study = optuna.load_study(study_name=study_name, storage=postgres_url)
     assert len(study.trials) == 2 and all(trial.state in FINISHED for trial in study.trials)
+    # The patched zoo gave the storage heartbeats
+    import sqlalchemy as sa
+
+    query = sa.text(
+        "SELECT COUNT(*) FROM trial_heartbeats h JOIN trials t ON h.trial_id = t.trial_id "
+        "JOIN studies s ON t.study_id = s.study_id WHERE s.study_name = :name"
+    )
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        assert connection.execute(query, {"name": study_name}).scalar() == 2
+    engine.dispose()
 
 
 def _states(study: optuna.Study) -> list[TrialState]:

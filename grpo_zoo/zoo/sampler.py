@@ -324,8 +324,9 @@ def _report_prefix(self: Any) -> str:
 def _hyperparameters_optimization(original: Any, self: Any) -> None:
     """
     ``ExperimentManager.hyperparameters_optimization`` that survives a study without a complete trial
-    (every trial pruned: the zoo raises "No trials are completed yet" before writing its report)
-    and writes the plots as PNG files (the zoo's plotly figures need a browser).
+    (every trial pruned: the zoo raises "No trials are completed yet" before writing its report),
+    gives RDB storages heartbeats (a trial of a killed worker is retried) and writes the plots as PNG files
+    (the zoo's plotly figures need a browser).
     """
     import rl_zoo3.exp_manager
 
@@ -334,6 +335,12 @@ def _hyperparameters_optimization(original: Any, self: Any) -> None:
 
     @functools.wraps(create_study)
     def capture_create_study(*args: Any, **kwargs: Any) -> optuna.Study:
+        storage = kwargs.get("storage")
+        if isinstance(storage, str) and "://" in storage:
+            # RDB URL: same storage with heartbeats, so a trial of a killed worker is marked FAIL and re-run
+            from grpo_zoo.tuning.storage import make_storage
+
+            kwargs["storage"] = make_storage(storage, heartbeat_interval=60, grace_period=120)
         study = create_study(*args, **kwargs)
         studies.append(study)
         return study
