@@ -1,6 +1,8 @@
 """Multi-seed objective for GRPO studies, built on rl_zoo3's ``ExperimentManager`` (envs, wrappers, YAML)."""
 
 import argparse
+import contextlib
+import io
 from typing import Any
 
 import numpy as np
@@ -53,7 +55,9 @@ def make_exp_manager(args: argparse.Namespace) -> Any:
     )
     # Trials do not write run folders
     exp_manager.create_log_folder = lambda: None  # type: ignore[method-assign]
-    exp_manager.setup_experiment()
+    # The zoo prints the whole YAML entry: once per worker is noise in the progress display
+    with contextlib.redirect_stdout(io.StringIO()):
+        exp_manager.setup_experiment()
     return exp_manager
 
 
