@@ -199,10 +199,10 @@ def _run_workers(args: argparse.Namespace, study: optuna.Study, cap: int, n_coun
             time.sleep(args.progress_interval if last_status else 0.5)
             for process in [process for process in workers if not process.is_alive()]:
                 workers.remove(process)
-                if process.exitcode in (0, 1):
-                    # Done, or gave up after failures in a row
+                if process.exitcode is None or process.exitcode >= 0:
+                    # Done, gave up after failures in a row (1), or bad configuration (2): not replaced
                     continue
-                # Killed mid-trial: recover its trial, replace it
+                # Killed by a signal, maybe mid-trial: recover its trial, replace it
                 for trial in fail_dead_local_trials(study, args.max_retry):
                     print(f"[tune] worker {process.name} died ({process.exitcode}): trial {trial.number} queued again")
                 if n_spawned < 3 * args.workers and unfinished():
