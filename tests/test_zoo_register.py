@@ -101,3 +101,16 @@ def test_grpo_zoo_import_is_light(run_cmd, tmp_path):
     run = run_cmd("python -c 'import sys, grpo_zoo; print(\"torch\" in sys.modules)'", cwd=tmp_path).check()
     assert run.stdout.strip() == "False"
     assert sys.modules  # this process may have torch: only the subprocess tells
+
+
+def test_push_to_hub_model_card(tmp_path):
+    # rl_zoo3 2.9.2's push_to_hub needs huggingface_sb3's generate_metadata (renamed in sb3-team-hf-integration 3.2)
+    from rl_zoo3.push_to_hub import generate_model_card, save_model_card
+
+    card, metadata = generate_model_card("grpo", "GRPO", "sb3", "CartPole-v1", 500.0, 0.0, {"group_size": 4}, {})
+    assert isinstance(metadata, dict)
+    assert "**GRPO** Agent playing **CartPole-v1**" in card
+    save_model_card(tmp_path, card, metadata)
+    readme = (tmp_path / "README.md").read_text()
+    assert "library_name: stable-baselines3" in readme
+    assert "500.00 +/- 0.00" in readme

@@ -18,11 +18,12 @@ import sys
 from types import ModuleType
 from typing import Any
 
-# rl_zoo3 module -> function of grpo_zoo.zoo.register run right after it executes (in import order)
+# module -> function of grpo_zoo.zoo.register run right after it executes (in import order)
 TARGETS = {
     "rl_zoo3.utils": "register_algo",
     "rl_zoo3.hyperparams_opt": "register_sampler",
     "rl_zoo3.exp_manager": "patch_exp_manager",
+    "huggingface_sb3.push_to_hub": "patch_huggingface_sb3",
 }
 # Marker attribute, checked by name so that a reloaded copy of this module is recognised too
 _FINDER_MARKER = "_grpo_zoo_finder"

@@ -7,7 +7,10 @@ Registration of GRPO with rl-zoo3 2.9.x, called by :mod:`grpo_zoo.zoo.hook` righ
   (``rl_zoo3.exp_manager`` imports the same dict objects by name, so filling them in place is enough);
 - ``ExperimentManager``: ``--algo grpo`` without ``-conf`` reads grpo-zoo's ``hyperparams/grpo.yml``, and a
   ``ValueError`` raised while setting up a grpo experiment (e.g. a reward function path that does not import)
-  ends the command with one ``error: ...`` line and exit code 2 instead of a stack trace.
+  ends the command with one ``error: ...`` line and exit code 2 instead of a stack trace;
+- ``huggingface_sb3.push_to_hub.generate_metadata``: rl-zoo3 2.9.2's ``push_to_hub`` imports it, but
+  sb3-team-hf-integration 3.2 renamed it ``_generate_metadata`` (returning ``ModelCardData``, not a dict),
+  so ``python -m rl_zoo3.push_to_hub`` fails to import for every algorithm. A compatible alias is added.
 
 Every function is idempotent.
 """
@@ -109,3 +112,20 @@ def _patch_setup_experiment(manager_class: type) -> None:
 
     setattr(setup_experiment, _PATCHED, True)
     manager_class.setup_experiment = setup_experiment
+
+
+def patch_huggingface_sb3(push_to_hub: ModuleType) -> None:
+    """
+    :param push_to_hub: ``huggingface_sb3.push_to_hub``
+    """
+    if hasattr(push_to_hub, "generate_metadata") or not hasattr(push_to_hub, "_generate_metadata"):
+        return
+    generate = push_to_hub._generate_metadata
+
+    @functools.wraps(generate)
+    def generate_metadata(model_name: str, env_id: str, mean_reward: float, std_reward: float) -> dict[str, Any]:
+        # sb3-team-hf-integration < 3.2 returned a dict, which rl_zoo3 passes to huggingface_hub's metadata_save
+        metadata = generate(model_name, env_id, mean_reward, std_reward)
+        return metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
+
+    push_to_hub.generate_metadata = generate_metadata
