@@ -167,12 +167,19 @@ def run_study(args: argparse.Namespace) -> optuna.Study:
         return study
 
     print(f"[tune] study {args.study_name!r} in {args.storage}: {args.workers} workers, up to {cap} trials")
-    _run_workers(args, study, cap, n_counted)
+    failed = _run_workers(args, study, cap, n_counted)
+    if failed:
+        args.worker_errors = failed
     return study
 
 
-def _run_workers(args: argparse.Namespace, study: optuna.Study, cap: int, n_counted: int) -> None:
-    """Start the worker processes, print progress, replace a worker killed mid-trial, stop on Ctrl-C."""
+def _run_workers(args: argparse.Namespace, study: optuna.Study, cap: int, n_counted: int) -> list[str]:
+    """
+    Start the worker processes, print progress, replace a worker killed mid-trial, stop on Ctrl-C.
+
+    :return: the workers that ended with an error
+    """
+    failed: list[str] = []
     context = mp.get_context("spawn")
     start = time.time()
     n_spawned = 0
@@ -201,6 +208,8 @@ def _run_workers(args: argparse.Namespace, study: optuna.Study, cap: int, n_coun
                 workers.remove(process)
                 if process.exitcode is None or process.exitcode >= 0:
                     # Done, gave up after failures in a row (1), or bad configuration (2): not replaced
+                    if process.exitcode:
+                        failed.append(f"{process.name} (exit code {process.exitcode})")
                     continue
                 # Killed by a signal, maybe mid-trial: recover its trial, replace it
                 for trial in fail_dead_local_trials(study, args.max_retry):
@@ -220,6 +229,7 @@ def _run_workers(args: argparse.Namespace, study: optuna.Study, cap: int, n_coun
                 process.join()
         fail_dead_local_trials(study, args.max_retry)
     print(_status(study, start), flush=True)
+    return failed
 
 
 def report(args: argparse.Namespace, study: optuna.Study) -> dict[str, Any]:
@@ -250,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         study = optuna.load_study(study_name=args.study_name, storage=make_storage(args.storage, None))
     report(args, study)
+    if getattr(args, "worker_errors", None):
+        print(f"[tune] workers ended with an error: {', '.join(args.worker_errors)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
