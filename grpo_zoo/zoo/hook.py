@@ -105,7 +105,7 @@ class ZooFinder:
             return None
         if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec  # unusual loader: leave it alone, install() can still patch afterwards
-        spec.loader = _RegisteringLoader(spec.loader, TARGETS[fullname])
+        spec.loader = _RegisteringLoader(spec.loader, TARGETS[fullname])  # type: ignore[assignment]
         return spec
 
 

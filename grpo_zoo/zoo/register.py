@@ -73,7 +73,7 @@ def patch_exp_manager(exp_manager: ModuleType) -> None:
     sampler.patch_exp_manager(manager_class)
 
 
-def _patch_init(manager_class: type) -> None:
+def _patch_init(manager_class: Any) -> None:
     original_init = manager_class.__init__
     if getattr(original_init, _PATCHED, False):
         return
@@ -93,7 +93,7 @@ def _patch_init(manager_class: type) -> None:
     manager_class.__init__ = __init__
 
 
-def _patch_setup_experiment(manager_class: type) -> None:
+def _patch_setup_experiment(manager_class: Any) -> None:
     original_setup = manager_class.setup_experiment
     if getattr(original_setup, _PATCHED, False):
         return
@@ -128,4 +128,4 @@ def patch_huggingface_sb3(push_to_hub: ModuleType) -> None:
         metadata = generate(model_name, env_id, mean_reward, std_reward)
         return metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
 
-    push_to_hub.generate_metadata = generate_metadata
+    push_to_hub.generate_metadata = generate_metadata  # type: ignore[attr-defined]
