@@ -16,18 +16,13 @@ in about 100 steps.
 
 import torch
 
-GRAVITY = 0.0025
+from reward_fns.mountain_car import GRAVITY, energy
+
 GOAL_POSITION = 0.45
 GOAL_REWARD = 100.0
 FUEL_COST = 0.1
 # energy of rest at x = 0.45 minus energy of rest at the valley floor (x = -pi/6)
 ENERGY_SCALE = GRAVITY / 3 * (1.0 + 0.9757233578266591)  # sin(3 * 0.45) = 0.97572...
-
-
-def energy(obs: torch.Tensor) -> torch.Tensor:
-    """Mechanical energy per unit mass ``U(x) + v^2 / 2`` of ``[..., 2]`` observations, in float64."""
-    x, v = obs.double().unbind(dim=-1)
-    return GRAVITY / 3 * torch.sin(3 * x) + 0.5 * v**2
 
 
 def reward(state: torch.Tensor, action: torch.Tensor, next_state: torch.Tensor) -> torch.Tensor:
