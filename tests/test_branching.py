@@ -142,3 +142,18 @@ def test_generic_fallback_is_verified_and_box2d_is_refused():
     assert verify_snapshotter(gym.make("CartPole-v1").unwrapped, ClassicControlSnapshotter()) is None
     reason = EnvBrancher(0).verify(gym.make("LunarLander-v3"))
     assert reason is not None and "LunarLander" in reason
+
+
+def test_zoo_patched_time_limit_is_stepped_around():
+    # rl_zoo3 replaces gymnasium's TimeLimit by its subclass PatchedTimeLimit on import
+    from rl_zoo3.gym_patches import PatchedTimeLimit
+
+    env = Monitor(PatchedTimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=3))
+    brancher = EnvBrancher(0)
+    assert brancher.verify(env) is None
+    env.reset(seed=0)
+    env.step(0)
+    brancher.begin(env, 2)
+    truncated = [brancher.step(env, np.array([[0, 1]]), np.ones((1, 2), bool))[3] for _ in range(2)]
+    brancher.end(env)
+    assert [t.tolist() for t in truncated] == [[False, False], [True, True]]

@@ -143,11 +143,17 @@ def wrapper_chain(env: gym.Env) -> list[gym.Wrapper]:
     return chain
 
 
+def _is_a(wrapper: gym.Env, class_names: tuple[str, ...]) -> bool:
+    # By the names in the class hierarchy, not isinstance: rl_zoo3 replaces gymnasium.wrappers.TimeLimit by its
+    # subclass PatchedTimeLimit when imported, so the class object depends on import order
+    return any(cls.__name__ in class_names for cls in type(wrapper).__mro__)
+
+
 def unbranchable_wrapper(env: gym.Env) -> str | None:
     """Name of the first wrapper that probes cannot step around (it may keep state), or None."""
     for wrapper in wrapper_chain(env):
         is_transform = isinstance(wrapper, gym.ActionWrapper | gym.ObservationWrapper | gym.RewardWrapper)
-        if not is_transform and type(wrapper).__name__ not in BOOKKEEPING_WRAPPERS:
+        if not is_transform and not _is_a(wrapper, BOOKKEEPING_WRAPPERS):
             return type(wrapper).__name__
     return None
 
@@ -339,9 +345,9 @@ class EnvBrancher:
         unwrapped.__dict__.pop("reset", None)
 
 
-def _find_time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+def _find_time_limit(env: gym.Env) -> Any:
     for wrapper in wrapper_chain(env):
-        if isinstance(wrapper, gym.wrappers.TimeLimit):
+        if _is_a(wrapper, ("TimeLimit",)):
             return wrapper
     return None
 
