@@ -99,12 +99,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def base_hyperparams(args: argparse.Namespace) -> dict[str, Any]:
-    """The env's entry of the YAML the study runs with (``default`` when the env has none)."""
+    """The env's entry of the YAML the study runs with (``default`` when the env has none), with ``-params``."""
     from grpo_zoo.zoo.register import grpo_hyperparams_path
 
     with open(args.conf_file or grpo_hyperparams_path()) as file_handler:
         hyperparams_dict = yaml.safe_load(file_handler)
-    return dict(hyperparams_dict.get(args.env, hyperparams_dict.get("default", {})))
+    hyperparams = dict(hyperparams_dict.get(args.env, hyperparams_dict.get("default", {})))
+    # -params override the YAML, as in the zoo
+    return {**hyperparams, **(args.hyperparams or {})}
 
 
 def _status(study: optuna.Study, start: float) -> str:
@@ -237,9 +239,13 @@ def report(args: argparse.Namespace, study: optuna.Study) -> dict[str, Any]:
     from grpo_zoo.tuning.report import write_report
 
     storage_text = args.storage if is_journal(args.storage) else re.sub(r"//[^@/]*@", "//", args.storage)
+    # The settings the study was started with (a report-only run may not repeat them)
+    settings = {
+        key: study.user_attrs.get(key, getattr(args, key)) for key in ("n_seeds", "n_timesteps", "statistic", "n_evaluations")
+    }
     comment = (
-        f"{args.n_seeds} seed(s) x n_timesteps={study.user_attrs.get('n_timesteps', args.n_timesteps)} per trial, "
-        f"score = mean over seeds of the {args.statistic} of {args.n_evaluations} evaluations, storage {storage_text}"
+        f"{settings['n_seeds']} seed(s) x n_timesteps={settings['n_timesteps']} per trial, score = mean over seeds "
+        f"of the {settings['statistic']} of {settings['n_evaluations']} evaluations, storage {storage_text}"
     )
     summary = write_report(study, args.output_dir, args.env, base_hyperparams(args), comment, plots=not args.no_plots)
     if "best_value" in summary:

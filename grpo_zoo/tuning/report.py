@@ -22,6 +22,8 @@ def _format_value(key: str, value: Any) -> str:
     if isinstance(value, str) and any(char in value for char in "()[]{}:,#"):
         # As in the zoo files: policy_kwargs and import paths in double quotes
         return json.dumps(value)
+    if isinstance(value, str) and value.startswith("lin_"):
+        return f"lin_{float(value.removeprefix('lin_')):.4g}"
     if isinstance(value, float):
         value = float(f"{value:.4g}")
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
@@ -34,7 +36,8 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
 
     :param study: a study with at least one complete trial
     :param env_id: the env id (YAML key)
-    :param base_hyperparams: the env's entry in the YAML the study was run with (not preprocessed)
+    :param base_hyperparams: the env's entry in the YAML the study was run with (not preprocessed),
+        updated with the ``-params`` of the study
     :param comment: extra comment lines (how it was tuned)
     :return: the YAML text
     """
@@ -43,6 +46,9 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     best = study.best_trial
     tuned = convert_grpo_params(best.params)
     hyperparams = {**base_hyperparams, **tuned}
+    # Keys of the other group mode have no effect: leave them out
+    unused = ("supervision",) if hyperparams.get("group_mode", "state") == "state" else ("horizon", "exhaustive")
+    hyperparams = {key: value for key, value in hyperparams.items() if key not in unused}
     keys = [key for key in _FIRST_KEYS if key in hyperparams]
     keys += [key for key in hyperparams if key not in _FIRST_KEYS and key not in _LAST_KEYS]
     keys += [key for key in _LAST_KEYS if key in hyperparams]
