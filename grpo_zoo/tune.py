@@ -150,6 +150,8 @@ def run_study(args: argparse.Namespace) -> optuna.Study:
         study.set_user_attr("command", shlex.join(["python", "-m", "grpo_zoo.tune", *sys.argv[1:]]))
         for key, value in settings.items():
             study.set_user_attr(key, value)
+        # The YAML entry the trials start from (the file may change before the report is written)
+        study.set_user_attr("hyperparams", base_hyperparams(args))
     else:
         changed = {key: value for key, value in settings.items() if study.user_attrs.get(key) != value}
         if changed:
@@ -247,7 +249,8 @@ def report(args: argparse.Namespace, study: optuna.Study) -> dict[str, Any]:
         f"{settings['n_seeds']} seed(s) x n_timesteps={settings['n_timesteps']} per trial, score = mean over seeds "
         f"of the {settings['statistic']} of {settings['n_evaluations']} evaluations, storage {storage_text}"
     )
-    summary = write_report(study, args.output_dir, args.env, base_hyperparams(args), comment, plots=not args.no_plots)
+    base = study.user_attrs.get("hyperparams") or base_hyperparams(args)
+    summary = write_report(study, args.output_dir, args.env, base, comment, plots=not args.no_plots)
     if "best_value" in summary:
         print(f"Best trial {summary['best_trial']}: {summary['best_value']:.2f} (seeds: {summary['best_seed_scores']})")
         top = sorted(summary["importances"].items(), key=lambda item: -item[1])
