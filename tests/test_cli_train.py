@@ -39,19 +39,20 @@ def test_train_cartpole(cartpole_run):
 
 
 def test_train_pendulum(tmp_path, run_cmd):
-    # Continuous actions; no tuned entry yet: the `default:` entry (episode groups, env reward)
+    # Continuous actions, the Pendulum-v1 entry: state groups scored by reward_fns.pendulum
     run_cmd(f"python -m rl_zoo3.train --algo grpo --env Pendulum-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
     assert (tmp_path / "grpo" / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
 
 
 def test_train_untuned_env_uses_default(tmp_path, run_cmd):
-    run = run_cmd(f"python -m rl_zoo3.train --algo grpo --env Acrobot-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
+    # FrozenLake-v1 has no entry in grpo.yml (and a Discrete observation space)
+    run = run_cmd(f"python -m rl_zoo3.train --algo grpo --env FrozenLake-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
     assert "Using 'default' hyperparameters" in run.stdout
-    experiment_dir = tmp_path / "grpo" / "Acrobot-v1_1"
-    assert (experiment_dir / "Acrobot-v1.zip").is_file()
+    experiment_dir = tmp_path / "grpo" / "FrozenLake-v1_1"
+    assert (experiment_dir / "FrozenLake-v1.zip").is_file()
     with open(_grpo_yml()) as file:
         default = yaml.safe_load(file)["default"]
-    config = _load_config(experiment_dir, "Acrobot-v1")
+    config = _load_config(experiment_dir, "FrozenLake-v1")
     assert config["group_mode"] == default["group_mode"]
     assert config["group_size"] == default["group_size"]
 
