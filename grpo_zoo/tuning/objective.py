@@ -152,11 +152,11 @@ class MultiSeedObjective:
                 from stable_baselines3.common.evaluation import evaluate_policy
                 from stable_baselines3.common.vec_env import sync_envs_normalization
 
-                sync_envs_normalization(model.get_env(), eval_env)
+                sync_envs_normalization(env, eval_env)
                 mean_reward, _ = evaluate_policy(
                     model, eval_env, n_eval_episodes=em.n_eval_episodes, deterministic=em.deterministic_eval
                 )
-                callback.values.append(float(mean_reward))
+                callback.values.append(float(np.mean(mean_reward)))
             return _statistic(callback.values, self.statistic)
         finally:
             env.close()

@@ -127,7 +127,7 @@ def write_plots(study: optuna.Study, prefix: str) -> list[str]:
             except (ValueError, RuntimeError, ZeroDivisionError) as e:
                 print(f"Could not plot {name}: {e}")
                 continue
-            figure = ax.figure
+            figure: Any = ax.figure
             figure.set_size_inches(10, 6)
             figure.tight_layout()
             path = f"{prefix}_{name}.png"

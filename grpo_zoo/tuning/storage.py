@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 # States that count towards the global trial cap. RUNNING ones count too, otherwise every worker
@@ -59,7 +60,7 @@ def make_storage(
     """
     if is_journal(storage):
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+        return optuna.storages.JournalStorage(JournalFileBackend(storage))
     engine_kwargs: dict = {"pool_pre_ping": True}
     if storage.startswith("sqlite"):
         # Several processes write the same file: wait for the lock instead of failing

@@ -370,7 +370,7 @@ def _hyperparameters_optimization(original: Any, self: Any) -> None:
             print(f"Wrote {path}")
 
 
-def patch_exp_manager(exp_manager_class: type) -> None:
+def patch_exp_manager(exp_manager_class: Any) -> None:
     """
     Wrap ``ExperimentManager.objective`` so the GRPO sampler sees the YAML hyperparameters
     (group mode, ``-params`` frozen keys, budget) and invalid combinations are pruned with a reason.
