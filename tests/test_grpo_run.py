@@ -86,6 +86,15 @@ def test_subproc_vec_env_and_vec_normalize():
     env.close()
 
 
+def test_episode_groups_on_subproc_vec_env():
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0, vec_env_cls=SubprocVecEnv)
+    model = GRPO("MlpPolicy", env, group_mode="episode", group_size=2, n_steps=16, n_epochs=1, seed=0)
+    model.learn(64)
+    assert model.num_timesteps >= 64
+    assert len(model.ep_info_buffer) >= 4  # every member's episode reached the Monitor, in its worker
+    env.close()
+
+
 def test_episode_groups_do_not_count_idle_steps():
     env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
     model = GRPO("MlpPolicy", env, group_mode="episode", group_size=2, n_steps=16, n_epochs=1, seed=0)

@@ -227,6 +227,17 @@ class EnvBrancher:
     def family(self, env: gym.Env) -> str | None:
         return None if self.snapshotter is None else self.snapshotter.name
 
+    def step_if(self, env: gym.Env, actions: np.ndarray, running: np.ndarray) -> tuple | None:
+        """
+        A real step of this env through all its wrappers (Monitor included), without auto-reset, if it runs.
+        One broadcast ``env_method`` call steps a subset of the envs, in parallel under ``SubprocVecEnv``.
+
+        :param actions: One action per env of the VecEnv; this env reads row ``index``
+        :param running: Shape (n_envs,): the envs to step
+        :return: ``env.step``'s 5-tuple, or None for an env that waits
+        """
+        return env.step(actions[self.index]) if running[self.index] else None
+
     def begin(
         self, env: gym.Env, n_members: int, horizon: int | None = None, replay_members: np.ndarray | None = None
     ) -> None:

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import group_advantages, process_advantages
 from grpo_zoo.groups.base import action_tensor, obs_tensor, stack, to_env_actions
+from grpo_zoo.groups.branching import EnvBrancher
 from grpo_zoo.groups.vec_obs import ObsPipeline
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
 
@@ -66,6 +67,8 @@ class EpisodeGroups:
                 f"multiple of group_size={self.group_size}. Use n_envs={suggestion} or another group_size."
             )
         self.pipeline = ObsPipeline(env)
+        for index in range(env.num_envs):
+            env.set_attr("_grpo_brancher", EnvBrancher(index), indices=[index])
 
     def collect(
         self, model: "GRPO", env: VecEnv, callback: BaseCallback, buffer: GroupRolloutBuffer, n_rollout_steps: int
@@ -91,9 +94,11 @@ class EpisodeGroups:
             actions_np = actions.cpu().numpy()
             env_actions = to_env_actions(model, actions_np)
 
-            # Change from the parent: only running members are stepped, one env at a time through the
-            # outermost wrapper (Monitor included), and without the VecEnv's auto-reset.
-            steps = [env.env_method("step", env_actions[j], indices=[i])[0] for j, i in enumerate(running)]
+            # Change from the parent: only running members are stepped, through their outermost wrapper
+            # (Monitor included) and without the VecEnv's auto-reset.
+            all_actions = np.zeros((n_envs, *env_actions.shape[1:]), dtype=env_actions.dtype)
+            all_actions[running] = env_actions
+            steps = [s for s in env.env_method("grpo_branch", "step_if", all_actions, alive) if s is not None]
             next_raw = stack([s[0] for s in steps])
             env_rewards = np.array([s[1] for s in steps], dtype=np.float64)
             dones = np.array([s[2] or s[3] for s in steps])
