@@ -39,22 +39,26 @@ def test_train_cartpole(cartpole_run):
 
 
 def test_train_pendulum(tmp_path, run_cmd):
-    # Continuous actions, the Pendulum-v1 entry: state groups scored by reward_fns.pendulum
+    # Continuous actions (Box): the clipped action actually applied is what the reward function sees
     run_cmd(f"python -m rl_zoo3.train --algo grpo --env Pendulum-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
     assert (tmp_path / "grpo" / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
 
 
+# An env that nobody tunes (CartPole-v1 is the tuned one): it must fall back to the `default:` entry
+UNTUNED_ENV = "CartPole-v0"
+
+
 def test_train_untuned_env_uses_default(tmp_path, run_cmd):
-    # FrozenLake-v1 has no entry in grpo.yml (and a Discrete observation space)
-    run = run_cmd(f"python -m rl_zoo3.train --algo grpo --env FrozenLake-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
-    assert "Using 'default' hyperparameters" in run.stdout
-    experiment_dir = tmp_path / "grpo" / "FrozenLake-v1_1"
-    assert (experiment_dir / "FrozenLake-v1.zip").is_file()
     with open(_grpo_yml()) as file:
-        default = yaml.safe_load(file)["default"]
-    config = _load_config(experiment_dir, "FrozenLake-v1")
-    assert config["group_mode"] == default["group_mode"]
-    assert config["group_size"] == default["group_size"]
+        entries = yaml.safe_load(file)
+    assert UNTUNED_ENV not in entries, f"{UNTUNED_ENV} got a grpo.yml entry: pick another untuned env for this test"
+    run = run_cmd(f"python -m rl_zoo3.train --algo grpo --env {UNTUNED_ENV} -n {N_STEPS} -f {tmp_path} --eval-freq -1").check()
+    assert "Using 'default' hyperparameters" in run.stdout
+    experiment_dir = tmp_path / "grpo" / f"{UNTUNED_ENV}_1"
+    assert (experiment_dir / f"{UNTUNED_ENV}.zip").is_file()
+    config = _load_config(experiment_dir, UNTUNED_ENV)
+    assert config["group_mode"] == entries["default"]["group_mode"]
+    assert config["group_size"] == entries["default"]["group_size"]
 
 
 def _grpo_yml():
