@@ -44,8 +44,8 @@ def test_train_pendulum(tmp_path, run_cmd):
     assert (tmp_path / "grpo" / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
 
 
-# An env that nobody tunes (CartPole-v1 is the tuned one): it must fall back to the `default:` entry
-UNTUNED_ENV = "CartPole-v0"
+# An env without a grpo.yml entry (and a Discrete observation space): it must fall back to `default:`
+UNTUNED_ENV = "FrozenLake-v1"
 
 
 def test_train_untuned_env_uses_default(tmp_path, run_cmd):
