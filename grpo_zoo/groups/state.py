@@ -110,7 +110,7 @@ class StateGroups:
         env.env_method("grpo_branch", "begin", group_size, self.horizon, executed)
         for step in range(self.horizon):
             results = env.env_method("grpo_branch", "step", actions, active)
-            next_state = _next_states(results, state, active)
+            next_state = _next_states(results, state)
             env_rewards = np.stack([r[1] for r in results])
             ended = np.stack([r[2] | r[3] for r in results])
             model.num_probe_steps += int(active.sum())
@@ -151,7 +151,7 @@ class StateGroups:
         return to_env_actions(model, actions_np.astype(model.action_space.dtype, copy=False))
 
 
-def _next_states(results: list[tuple], state: Any, active: np.ndarray) -> Any:
+def _next_states(results: list[tuple], state: Any) -> Any:
     """Probe observations as [n_envs, G, ...]; members that had already stopped keep their last state."""
     rows = []
     for env_index, (observations, *_rest) in enumerate(results):
