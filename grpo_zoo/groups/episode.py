@@ -12,7 +12,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import group_advantages, process_advantages
-from grpo_zoo.groups.base import action_tensor, obs_tensor, stack, to_env_actions
+from grpo_zoo.groups.base import action_tensor, obs_tensor, stack, take, to_env_actions
 from grpo_zoo.groups.branching import EnvBrancher
 from grpo_zoo.groups.vec_obs import ObsPipeline
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
@@ -116,7 +116,7 @@ class EpisodeGroups:
 
             for j, i in enumerate(running):
                 episode = episodes[i]
-                episode.observations.append(_row(policy_obs, j))
+                episode.observations.append(take(policy_obs, j))
                 episode.actions.append(actions_np[j])
                 episode.log_probs.append(float(log_probs[j]))
                 episode.rewards.append(float(rewards[j]))
@@ -151,9 +151,3 @@ class EpisodeGroups:
         buffer.note_group_scores(returns)
         for episode, advantage in zip(group, advantages, strict=True):
             buffer.add_samples(stack(episode.observations), np.stack(episode.actions), np.array(episode.log_probs), advantage)
-
-
-def _row(obs: Any, index: int) -> Any:
-    if isinstance(obs, dict):
-        return {key: value[index] for key, value in obs.items()}
-    return obs[index]
