@@ -158,6 +158,21 @@ def test_frozen_keys_are_recorded_not_tuned():
     assert trial.distributions["group_size"].single()
 
 
+def test_exhaustive_groups_do_not_tune_group_size():
+    """Exhaustive state groups ignore group_size: it must be neither sampled nor returned (it would be noise)."""
+    study = optuna.create_study()
+    for _ in range(5):
+        trial = study.ask()
+        args = {"hyperparams": {"group_mode": "state", "exhaustive": True}, "fixed": {}, "n_timesteps": None}
+        sampled = sample_grpo_params(trial, 3, 8, args)
+        assert "group_size" not in sampled and "group_size" not in trial.params
+        assert "clip_range" in sampled  # the rest is still tuned
+    # freezing exhaustive off on the command line brings the group size back
+    trial = study.ask()
+    args = {"hyperparams": {"group_mode": "state", "exhaustive": True}, "fixed": {"exhaustive": False}, "n_timesteps": None}
+    assert "group_size" in sample_grpo_params(trial, 3, 8, args)
+
+
 def test_best_yaml_entry_is_zoo_yaml():
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=4))
     for value in range(3):

@@ -13,6 +13,7 @@ GRPO constraints the search space respects by construction:
 - episode mode: ``n_envs % group_size == 0``, only divisors of ``n_envs`` are proposed;
 - ``group_mode`` is never tuned: it is fixed by the YAML entry of the env (GRPO's default otherwise);
 - ``horizon`` is only tuned in state mode, ``supervision`` only in episode mode;
+- ``group_size`` is not tuned for exhaustive state groups (``exhaustive: true``), which ignore it;
 - ``clip_range_high >= clip_range`` (sampled as an increment).
 
 Anything left that GRPO rejects at construction (``ValueError``) prunes the trial with the reason,
@@ -209,7 +210,12 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
             )
     else:
         group_sizes = list(GROUP_SIZES)
-    group_size = fix_or("group_size", lambda: trial.suggest_categorical("group_size", group_sizes))
+    raw_fixed = context.get("fixed") or {}
+    if group_mode == "state" and raw_fixed.get("exhaustive", yaml_hyperparams.get("exhaustive", False)):
+        # Exhaustive groups score every action once: group_size is ignored, tuning it would only add noise
+        group_size = int(fixed.get("group_size", yaml_hyperparams.get("group_size", 4)))
+    else:
+        group_size = fix_or("group_size", lambda: trial.suggest_categorical("group_size", group_sizes))
     if group_mode == "episode" and n_envs % int(group_size) != 0:
         raise optuna.TrialPruned(f"episode mode needs n_envs % group_size == 0, got n_envs={n_envs}, group_size={group_size}")
 
