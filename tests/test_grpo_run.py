@@ -61,6 +61,23 @@ def test_logs_grpo_and_sb3_keys():
     assert model.num_probe_steps == model.num_timesteps * 4
 
 
+def test_schedules_never_go_negative_when_the_last_rollout_overshoots():
+    """rl-zoo3's ``lin_`` schedule is ``progress * initial``: the rollout that overshoots the budget must not train
+    with a negative learning rate (gradient ascent) or clip range."""
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+
+    def linear(progress):
+        return progress * 1e-3
+
+    model = GRPO("MlpPolicy", env, reward_function="reward_fns.cartpole:reward", learning_rate=linear,
+                 clip_range=lambda progress: progress * 0.2, n_steps=64, n_epochs=1, seed=0)
+    model.learn(200)  # rollouts of 128 real steps: the second one ends at 256 > 200
+    assert model.num_timesteps == 256
+    assert model._current_progress_remaining == 0.0
+    assert model.policy.optimizer.param_groups[0]["lr"] == 0.0
+    assert model.logger.name_to_value["train/clip_range"] == 0.0
+
+
 def test_probe_steps_counted_apart_from_real_steps():
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
     model = GRPO("MlpPolicy", env, group_size=3, horizon=2, n_steps=16, n_epochs=1, seed=0)

@@ -276,6 +276,13 @@ class GRPO(OnPolicyAlgorithm):
                 stacklevel=2,
             )
 
+    def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+        """Progress remaining, never below 0: the last rollout may overshoot ``total_timesteps``, and a schedule
+        such as rl-zoo3's ``lin_`` (``progress * initial``) would then give a negative learning rate (gradient
+        ascent) or clip range on the final update."""
+        super()._update_current_progress_remaining(num_timesteps, total_timesteps)
+        self._current_progress_remaining = max(0.0, self._current_progress_remaining)
+
     def train(self) -> None:
         """Update the policy on the rollout's group advantages: clipped surrogate, KL to reference, entropy."""
         self.policy.set_training_mode(True)
