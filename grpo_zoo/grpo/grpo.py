@@ -15,7 +15,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import FloatSchedule, LinearSchedule
+from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.groups.base import GroupCollector, action_tensor, obs_tensor, to_env_actions
@@ -24,6 +24,7 @@ from grpo_zoo.groups.state import StateGroups
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
 from grpo_zoo.grpo.checks import check_arguments, check_spaces
 from grpo_zoo.rewards import RewardModel, RewardSpec, describe, import_path_of
+from grpo_zoo.schedules import parse_schedule
 
 SelfGRPO = TypeVar("SelfGRPO", bound="GRPO")
 
@@ -176,9 +177,9 @@ class GRPO(OnPolicyAlgorithm):
         self.policy = self.policy.to(self.device)
         self._maybe_recommend_cpu()
         self.rollout_buffer = GroupRolloutBuffer(self.device)  # type: ignore[assignment]
-        self.clip_range = FloatSchedule(_parse_schedule(self.clip_range))
-        high = self.clip_range if self.clip_range_high is None else self.clip_range_high
-        self.clip_range_high = FloatSchedule(_parse_schedule(high))
+        self.clip_range = FloatSchedule(parse_schedule("clip_range", self.clip_range))
+        high = self.clip_range if self.clip_range_high is None else parse_schedule("clip_range_high", self.clip_range_high)
+        self.clip_range_high = FloatSchedule(high)
         self.reward_model = self._make_reward_model()
         self.ref_policy: ActorCriticPolicy | None = None
         self.groups: GroupCollector
@@ -425,12 +426,3 @@ class GRPO(OnPolicyAlgorithm):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "reward_model", "groups", "ref_policy"]
 
-
-def _parse_schedule(value: Any) -> Any:
-    """Accept the zoo's "lin_0.2" strings for schedules the zoo does not preprocess (e.g. clip_range_high)."""
-    if isinstance(value, str) and value.startswith("lin_"):
-        # progress_remaining * initial, as the zoo's linear schedules
-        return LinearSchedule(start=float(value.split("_", 1)[1]), end=0.0, end_fraction=1.0)
-    if isinstance(value, str):
-        raise ValueError(f"schedule strings must look like 'lin_0.2', got {value!r}")
-    return value
