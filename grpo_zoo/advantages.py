@@ -3,6 +3,7 @@
 import numpy as np
 
 SCALE_REWARDS = ("group", "batch", "none")
+SUPERVISION = ("outcome", "process")
 
 # A group whose scores differ by less than this (relative to their magnitude) carries no signal:
 # the differences are floating-point rounding, and scaling them by their std would turn noise into a
@@ -12,111 +13,100 @@ ZERO_VARIANCE_RTOL = 1e-6
 
 def zero_variance_mask(scores: np.ndarray) -> np.ndarray:
     """
-    Groups whose members all scored the same, up to rounding.
+    Groups whose members all scored the same, up to rounding (NaN entries are ignored).
 
     :param scores: Group scores, shape (n_groups, group_size)
     :return: Boolean mask, shape (n_groups,)
     """
-    spread = scores.max(axis=1) - scores.min(axis=1)
-    magnitude = np.maximum(1.0, np.abs(scores).max(axis=1))
-    return spread <= ZERO_VARIANCE_RTOL * magnitude
+    scores = np.asarray(scores, dtype=np.float64)
+    return _equal_up_to_rounding(scores[:, :, None], ~np.isnan(scores[:, :, None]))[:, 0]
+
+
+def _equal_up_to_rounding(returns: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """[n_groups, G, T] -> [n_groups, T]: the alive members' values differ by rounding at most."""
+    spread = np.where(alive, returns, -np.inf).max(axis=1) - np.where(alive, returns, np.inf).min(axis=1)
+    magnitude = np.maximum(1.0, np.where(alive, np.abs(returns), 0.0).max(axis=1))
+    return ~(spread > ZERO_VARIANCE_RTOL * magnitude)
 
 
 def group_advantages(
-    scores: np.ndarray,
-    scale_rewards: str = "none",
+    returns: np.ndarray,
     weights: np.ndarray | None = None,
+    supervision: str = "process",
+    scale_rewards: str = "none",
     eps: float = 1e-8,
 ) -> np.ndarray:
     """
-    Advantage of each member of each group: its score minus the group mean.
+    Advantage of every sample of every group member: its return-to-go minus the group's baseline.
 
-    ``scale_rewards="group"`` divides by the group's std (GRPO, DeepSeekMath), ``"batch"`` by the std of
-    all centred scores (a single scale for the rollout) and ``"none"`` keeps the raw difference
-    (Dr. GRPO, arXiv 2503.20783). Zero-variance groups get exactly zero advantage.
+    ``returns[g, m, t]`` is the discounted return-to-go of member m of group g at its t-th step (NaN once the
+    member has stopped). A state group scores one branched action per member (``T = 1``); an episode group
+    scores whole episodes of different lengths.
 
-    :param scores: Group scores, shape (n_groups, group_size)
+    - ``"process"``: at each step t, the baseline is the (weighted) mean over the members still alive at t;
+      a step where fewer than two members are alive has nothing to compare against (advantage 0);
+    - ``"outcome"``: the member's whole return (t = 0) minus the group mean, for every step of its episode.
+
+    ``scale_rewards="group"`` divides by the group's (Bessel-corrected) std at that step (GRPO, DeepSeekMath),
+    ``"batch"`` by the std of every informative advantage of the rollout (one scale), ``"none"`` keeps the
+    raw difference (Dr. GRPO, arXiv 2503.20783). Zero-variance comparisons get exactly zero advantage.
+
+    :param returns: Returns-to-go, shape (n_groups, group_size, T), NaN where a member has no step
+    :param weights: Member weights, shape (n_groups, group_size), rows summing to 1 (None: uniform). With
+        exhaustive groups these are pi_old(a|s), so the baseline is the policy's expected score (V(s))
+    :param supervision: "process" or "outcome"
     :param scale_rewards: "group", "batch" or "none"
-    :param weights: Optional member weights, shape (n_groups, group_size), each row summing to 1.
-        With exhaustive groups these are pi_old(a|s), so the baseline is the policy's expected score
-        (an estimate of V(s)) and the group std is the weighted std.
     :param eps: Added to the std before dividing
-    :return: Advantages, shape (n_groups, group_size)
+    :return: Advantages, shape (n_groups, group_size, T), NaN where ``returns`` is NaN
     """
     if scale_rewards not in SCALE_REWARDS:
         raise ValueError(f"`scale_rewards` must be one of {SCALE_REWARDS}, got scale_rewards={scale_rewards!r}")
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"`scores` must have shape (n_groups, group_size >= 2), got {scores.shape}")
+    if supervision not in SUPERVISION:
+        raise ValueError(f"`supervision` must be one of {SUPERVISION}, got supervision={supervision!r}")
+    returns = np.asarray(returns, dtype=np.float64)
+    if returns.ndim != 3 or returns.shape[1] < 2:
+        raise ValueError(f"`returns` must have shape (n_groups, group_size >= 2, T), got {returns.shape}")
+    alive = ~np.isnan(returns)
+    if supervision == "outcome":
+        # Every step of an episode is credited with its whole return, compared as at the start
+        first = group_advantages(returns[:, :, :1], weights, "process", scale_rewards, eps)
+        return np.where(alive, first, np.nan)
     if weights is None:
-        weights = np.full_like(scores, 1.0 / scores.shape[1])
-    mean = (weights * scores).sum(axis=1, keepdims=True)
-    advantages = scores - mean
-    degenerate = zero_variance_mask(scores)
-    advantages[degenerate] = 0.0
+        weights = np.ones(returns.shape[:2])
+    # [n_groups, G, T]: the weights of the members alive at each step, renormalised
+    member_weights = np.where(alive, weights[:, :, None], 0.0)
+    n_alive = alive.sum(axis=1, keepdims=True)
+    total = member_weights.sum(axis=1, keepdims=True)
+    member_weights = member_weights / np.where(total > 0, total, 1.0)
+    filled = np.where(alive, returns, 0.0)
+    baseline = (member_weights * filled).sum(axis=1, keepdims=True)
+    advantages = np.where(alive, filled - baseline, 0.0)
+
+    # Nothing to compare: a lone member, or scores equal up to rounding
+    uninformative = (n_alive[:, 0] < 2) | _equal_up_to_rounding(filled, alive)  # [n_groups, T]
+    advantages[np.broadcast_to(uninformative[:, None, :], advantages.shape)] = 0.0
 
     if scale_rewards == "group":
-        group_size = scores.shape[1]
-        # Unbiased (Bessel-corrected) std as in DeepSeekMath/TRL: a 2-member group always gives +-1/sqrt(2)
-        variance = (weights * advantages**2).sum(axis=1, keepdims=True) * group_size / (group_size - 1)
+        variance = (member_weights * advantages**2).sum(axis=1, keepdims=True)
+        variance = variance * n_alive / np.maximum(n_alive - 1, 1)  # unbiased, as DeepSeekMath/TRL
         advantages = advantages / (np.sqrt(variance) + eps)
     elif scale_rewards == "batch":
-        informative = advantages[~degenerate]
+        informative = advantages[alive & ~uninformative[:, None, :]]
         if informative.size > 1:
             advantages = advantages / (informative.std() + eps)
-    return advantages
-
-
-def process_advantages(
-    rewards: list[np.ndarray],
-    gamma: float,
-    scale_rewards: str = "none",
-    eps: float = 1e-8,
-) -> list[np.ndarray]:
-    """
-    Process supervision for episode groups: at each step t, a member's discounted return-to-go
-    minus the mean return-to-go of the members still alive at t.
-
-    :param rewards: One reward array per group member (episodes of different lengths)
-    :param gamma: Discount factor
-    :param scale_rewards: "group" (std over the members alive at t), "batch" or "none"
-    :param eps: Added to the std before dividing
-    :return: One advantage array per member, aligned with ``rewards``
-    """
-    if scale_rewards not in SCALE_REWARDS:
-        raise ValueError(f"`scale_rewards` must be one of {SCALE_REWARDS}, got scale_rewards={scale_rewards!r}")
-    returns_to_go = [discounted_returns_to_go(r, gamma) for r in rewards]
-    longest = max(len(r) for r in rewards)
-    # Pad with NaN: a member that has finished is not alive and does not enter the baseline
-    table = np.full((len(rewards), longest), np.nan)
-    for member, rtg in enumerate(returns_to_go):
-        table[member, : len(rtg)] = rtg
-    alive = ~np.isnan(table)
-    n_alive = alive.sum(axis=0)
-    mean = np.nansum(table, axis=0) / n_alive
-    advantages = table - mean
-    # A step where only one member is alive has nothing to compare against
-    advantages[:, n_alive < 2] = 0.0
-    if scale_rewards == "group":
-        centred = np.where(alive, advantages, 0.0)
-        variance = (centred**2).sum(axis=0) / np.maximum(n_alive - 1, 1)
-        advantages = advantages / (np.sqrt(variance) + eps)
-    elif scale_rewards == "batch":
-        informative = advantages[alive & (n_alive >= 2)]
-        if informative.size > 1:
-            advantages = advantages / (informative.std() + eps)
-    return [advantages[member, : len(r)] for member, r in enumerate(rewards)]
+    return np.where(alive, advantages, np.nan)
 
 
 def discounted_returns_to_go(rewards: np.ndarray, gamma: float) -> np.ndarray:
     """
-    :param rewards: Rewards of one episode, shape (T,)
+    :param rewards: Rewards, shape (..., T), NaN after a member stopped (treated as 0)
     :param gamma: Discount factor
-    :return: sum_{k >= t} gamma^(k-t) r_k for each t, shape (T,)
+    :return: sum_{k >= t} gamma^(k-t) r_k for each t, shape (..., T), NaN where ``rewards`` is NaN
     """
-    returns = np.zeros(len(rewards), dtype=np.float64)
-    running = 0.0
-    for t in reversed(range(len(rewards))):
-        running = rewards[t] + gamma * running
-        returns[t] = running
-    return returns
+    rewards = np.asarray(rewards, dtype=np.float64)
+    returns = np.zeros_like(rewards)
+    running = np.zeros(rewards.shape[:-1])
+    for t in reversed(range(rewards.shape[-1])):
+        running = np.nan_to_num(rewards[..., t]) + gamma * running
+        returns[..., t] = running
+    return np.where(np.isnan(rewards), np.nan, returns)

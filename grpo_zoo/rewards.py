@@ -1,11 +1,13 @@
-"""Reward functions: resolve import paths, check what they return, combine weighted terms."""
+"""Reward functions: resolve import paths, check what they return, combine weighted terms, feed them tensors."""
 
+import copy
 import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 
 RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
 RewardSpec = str | RewardFn | None | Sequence[str | RewardFn]
@@ -65,7 +67,7 @@ def import_path_of(fn: Any) -> str | None:
 
 def describe(fn: Any) -> str:
     """A short name for error messages."""
-    return import_path_of(fn) or getattr(fn, "__qualname__", repr(fn))
+    return import_path_of(fn) or str(getattr(fn, "__qualname__", repr(fn)))
 
 
 class RewardModel:
@@ -77,20 +79,18 @@ class RewardModel:
     """
 
     def __init__(self, specs: RewardSpec, weights: Sequence[float] | None = None):
-        if specs is None:
-            raise ValueError("RewardModel needs at least one reward function; use the env reward instead")
-        spec_list = [specs] if isinstance(specs, str) or callable(specs) else list(specs)  # type: ignore[arg-type]
-        if len(spec_list) == 0:
-            raise ValueError("`reward_function` is an empty list: pass a function, an import path, or None for the env reward")
+        spec_list = reward_specs(specs)
         if weights is None:
             weights = [1.0] * len(spec_list)
+        if isinstance(weights, str) or not isinstance(weights, Sequence):
+            raise ValueError(f"`reward_weights` must be a list of numbers, one per reward function, got {weights!r}")
         weights = list(weights)
         if len(weights) != len(spec_list):
             raise ValueError(
                 f"`reward_weights` must have one weight per reward function: got {len(weights)} weights "
                 f"for {len(spec_list)} functions"
             )
-        if not all(np.isfinite(w) for w in weights):
+        if not all(isinstance(w, int | float) and np.isfinite(w) for w in weights):
             raise ValueError(f"`reward_weights` must be finite numbers, got {weights}")
         self.functions = [resolve_reward_fn(spec) for spec in spec_list]
         self.weights = [float(w) for w in weights]
@@ -109,6 +109,59 @@ class RewardModel:
                 value = fn(state, action, next_state)
             total += weight * check_reward(fn, value, batch_size)
         return total
+
+    def score(self, state: Any, env_actions: np.ndarray, next_state: Any) -> np.ndarray:
+        """
+        The reward of a batch of transitions given as numpy arrays, as the env returned and received them.
+
+        :param state: Observations [B, *obs_shape] in the env's own units (array, or dict of arrays)
+        :param env_actions: Actions as applied by the env [B, *action_shape]
+        :param next_state: Next observations, like ``state``
+        :return: Rewards, shape (B,), float64
+        """
+        return self(obs_tensor(state), action_tensor(env_actions), obs_tensor(next_state))
+
+    def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Call the reward functions once on a small batch sampled from the spaces, so a wrong shape fails now."""
+        observation_space, action_space = copy.deepcopy(observation_space), copy.deepcopy(action_space)
+        observation_space.seed(0)
+        action_space.seed(0)
+        states = [observation_space.sample() for _ in range(4)]
+        state: Any
+        next_state: Any
+        if isinstance(observation_space, spaces.Dict):
+            batch = {key: np.stack([s[key] for s in states]) for key in observation_space.spaces}
+            state, next_state = {k: v[:2] for k, v in batch.items()}, {k: v[2:] for k, v in batch.items()}
+        else:
+            state, next_state = np.stack(states[:2]), np.stack(states[2:])
+        self.score(state, np.stack([action_space.sample() for _ in range(2)]), next_state)
+
+
+def reward_specs(specs: RewardSpec) -> list[str | RewardFn]:
+    """
+    :param specs: ``reward_function`` as the user gave it
+    :return: the list of reward functions (callables or import paths) it names
+    """
+    if isinstance(specs, str) or callable(specs):
+        return [specs]
+    if not isinstance(specs, Sequence) or len(specs) == 0:
+        raise ValueError(
+            "`reward_function` must be a callable fn(state, action, next_state), an import path "
+            f"'package.module:function', a non-empty list of these, or None for the env reward, got {specs!r}"
+        )
+    return list(specs)
+
+
+def obs_tensor(obs: Any) -> Any:
+    """Observations as reward functions receive them: float32 tensors (a dict of them for Dict spaces)."""
+    if isinstance(obs, dict):
+        return {key: th.as_tensor(np.asarray(value, dtype=np.float32)) for key, value in obs.items()}
+    return th.as_tensor(np.asarray(obs, dtype=np.float32))
+
+
+def action_tensor(env_actions: np.ndarray) -> th.Tensor:
+    """Actions as reward functions receive them: float32, [B, 1] for Discrete, [B, action_dim] otherwise."""
+    return th.as_tensor(np.asarray(env_actions, dtype=np.float32).reshape(len(env_actions), -1))
 
 
 def check_reward(fn: Any, value: Any, batch_size: int) -> np.ndarray:

@@ -33,7 +33,7 @@ NAN_AFTER = {"calls": 0}
 
 def reward_nan_later(state, action, next_state):
     NAN_AFTER["calls"] += 1
-    value = float("inf") if NAN_AFTER["calls"] > 5 else 0.0
+    value = float("inf") if NAN_AFTER["calls"] > 2 else 0.0  # call 1: the check at construction
     return th.full((len(state), 1), value) + next_state[:, 1:2]
 
 
@@ -56,6 +56,16 @@ def reward_nan_later(state, action, next_state):
         ({"reward_function": ["reward_fns.cartpole:reward"], "reward_weights": [1.0, 2.0]}, r"one weight per reward function"),
         ({"exhaustive": True, "group_mode": "episode"}, r"needs group_mode='state'"),
         ({"use_sde": True}, r"`use_sde=True` .* not supported"),
+        ({"ent_coef": float("nan")}, r"`ent_coef` must be a finite number, got ent_coef=nan"),
+        ({"gamma": 2}, r"`gamma` must be in \(0, 1\], got gamma=2"),
+        ({"branch_fraction": 0.0}, r"`branch_fraction` must be in \(0, 1\], got branch_fraction=0.0"),
+        ({"learning_rate": float("nan")}, r"`learning_rate` must be > 0"),
+        ({"learning_rate": "lin_x"}, r"`learning_rate` must be a number, a schedule or a linear schedule string"),
+        ({"clip_range": "lin_x"}, r"`clip_range` must be a number, a schedule or a linear schedule string.*'lin_x'"),
+        ({"clip_range_high": "0.3"}, r"`clip_range_high` must be a number, a schedule or a linear schedule string"),
+        ({"reward_function": 42}, r"`reward_function` must be a callable .*got 42"),
+        ({"reward_function": []}, r"`reward_function` must be a callable .*non-empty list.*got \[\]"),
+        ({"reward_function": "reward_fns.cartpole:reward", "reward_weights": 2.0}, r"`reward_weights` must be a list"),
     ],
 )
 def test_bad_hyperparameters(cartpole, kwargs, message):
@@ -127,3 +137,11 @@ def test_velocity_aware_reward_does_not_warn(cartpole):
         warnings.filterwarnings("error", message=".*cannot tell the group's actions apart.*")
         model.learn(32)
     assert np.isfinite(model.logger.name_to_value["train/policy_gradient_loss"])
+
+
+def test_batch_size_larger_than_a_rollout_warns_as_in_ppo(cartpole):
+    with pytest.warns(UserWarning, match=r"`batch_size`=512 is larger than a rollout \(about 64 samples"):
+        GRPO("MlpPolicy", cartpole, group_mode="episode", group_size=2, n_steps=32, batch_size=512)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*larger than a rollout.*")
+        GRPO("MlpPolicy", cartpole, group_size=4, n_steps=32, batch_size=256)  # 32 x 2 envs x 4 members

@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import (
     IdentityEnv,
@@ -37,7 +38,7 @@ def test_action_spaces(space, group_mode):
 def test_dict_observations_with_multi_input_policy():
     model = GRPO("MultiInputPolicy", make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0), n_steps=8, batch_size=16, n_epochs=1)
     model.learn(16)
-    assert model.num_probe_steps == 16 * 4  # G = 4 probe steps per real step, the executed one replayed
+    assert model.num_probe_steps == 16 * 4  # G = 4 probe steps per real step
 
 
 def test_cnn_policy_on_images():
@@ -69,8 +70,16 @@ def test_schedules_never_go_negative_when_the_last_rollout_overshoots():
     def linear(progress):
         return progress * 1e-3
 
-    model = GRPO("MlpPolicy", env, reward_function="reward_fns.cartpole:reward", learning_rate=linear,
-                 clip_range=lambda progress: progress * 0.2, n_steps=64, n_epochs=1, seed=0)
+    model = GRPO(
+        "MlpPolicy",
+        env,
+        reward_function="reward_fns.cartpole:reward",
+        learning_rate=linear,
+        clip_range=lambda progress: progress * 0.2,
+        n_steps=64,
+        n_epochs=1,
+        seed=0,
+    )
     model.learn(200)  # rollouts of 128 real steps: the second one ends at 256 > 200
     assert model.num_timesteps == 256
     assert model._current_progress_remaining == 0.0
@@ -87,11 +96,11 @@ def test_probe_steps_counted_apart_from_real_steps():
     assert 3 * 32 <= model.num_probe_steps <= 6 * 32
 
 
-def test_exhaustive_groups_reuse_the_executed_branch():
+def test_exhaustive_groups_probe_every_action_once():
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
     model = GRPO("MlpPolicy", env, exhaustive=True, n_steps=16, n_epochs=1, seed=0)
     model.learn(32)
-    assert model.num_probe_steps == 2 * 32  # one probe per action, the real step costs nothing more
+    assert model.num_probe_steps == 2 * 32  # one probe per action
 
 
 def test_subproc_vec_env_and_vec_normalize():
@@ -152,7 +161,8 @@ def test_reward_function_sees_unnormalised_observations():
     model = GRPO("MlpPolicy", env, reward_function=spy_reward, n_steps=8, n_epochs=1, seed=0)
     model.learn(16)
     state, action, next_state = seen[-1]
-    assert state.shape == (8, 4) and next_state.shape == (8, 4) and action.shape == (8, 1)
+    # Every member of the rollout's groups at once: 8 steps x 2 envs x G = 4
+    assert state.shape == (64, 4) and next_state.shape == (64, 4) and action.shape == (64, 1)
     assert set(action.flatten().tolist()) <= {0.0, 1.0}
     # Raw CartPole observations: next x = x + 0.02 x_dot exactly as the env integrates (float32)
     np.testing.assert_allclose(next_state[:, 0], state[:, 0] + 0.02 * state[:, 1], atol=1e-5)
@@ -169,3 +179,52 @@ def test_predict_works_after_training():
     model.learn(8)
     action, _ = model.predict(gym.make("CartPole-v1").reset(seed=0)[0], deterministic=True)
     assert action in (0, 1)
+
+
+class NeverEnds(gym.Env):
+    """An env without a time limit whose episodes never end."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, dtype=np.float32), float(action), False, False, {}
+
+
+def test_episode_groups_stop_on_an_env_whose_episodes_never_end():
+    env = make_vec_env(NeverEnds, n_envs=4, seed=0)
+    with pytest.warns(UserWarning, match=r"no time limit"):
+        model = GRPO("MlpPolicy", env, group_mode="episode", group_size=2, n_steps=32, batch_size=64, n_epochs=1)
+    model.learn(512)
+    # Each rollout: its 32 x 4 budget, then the running episodes cut after another 32 steps per env
+    assert 512 <= model.num_timesteps <= 512 + 2 * 32 * 4
+    assert np.isfinite(model.logger.name_to_value["train/policy_gradient_loss"])
+
+
+class CountCalls(BaseCallback):
+    def __init__(self):
+        super().__init__()
+        self.steps_at_call = []
+
+    def _on_step(self) -> bool:
+        self.steps_at_call.append(self.num_timesteps)
+        return True
+
+
+@pytest.mark.parametrize("group_mode", ["state", "episode"])
+def test_callbacks_count_real_steps(group_mode):
+    # Episode groups step only the running members: on_step still comes once per n_envs real steps, so that
+    # progress bars, checkpoints (every save_freq // n_envs calls) and evaluations follow real steps
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode=group_mode, group_size=2, n_steps=16, batch_size=64, n_epochs=1, seed=0)
+    callback = CountCalls()
+    model.learn(1_000, callback=callback)
+    n_calls = len(callback.steps_at_call)
+    assert n_calls * 4 <= model.num_timesteps < (n_calls + 1) * 4
+    # The k-th call comes as soon as 4k real steps are taken
+    for k, steps in enumerate(callback.steps_at_call, start=1):
+        assert 4 * k <= steps < 4 * k + 4

@@ -72,3 +72,54 @@ def test_same_seed_gives_identical_parameters(group_mode):
     first, second, other = train(5), train(5), train(6)
     assert th.equal(first, second)
     assert not th.equal(first, other)
+
+
+def test_model_loads_to_predict_where_its_reward_module_is_missing(tmp_path, monkeypatch):
+    module_dir = tmp_path / "rewards_here"
+    module_dir.mkdir()
+    (module_dir / "my_private_reward.py").write_text(
+        "def reward(state, action, next_state):\n    return -(next_state[:, 3:4] ** 2)\n"
+    )
+    monkeypatch.syspath_prepend(str(module_dir))
+    model = make_model("my_private_reward:reward")
+    model.learn(32)
+    model.save(tmp_path / "model.zip")
+
+    # Elsewhere: the module is not importable
+    monkeypatch.syspath_prepend(str(tmp_path / "nowhere"))
+    import sys
+
+    sys.path.remove(str(module_dir))
+    sys.modules.pop("my_private_reward", None)
+    with pytest.warns(UserWarning, match=r"my_private_reward:reward, which cannot be loaded here.*Prediction works"):
+        loaded = GRPO.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1", n_envs=2))
+    obs = make_vec_env("CartPole-v1").reset()
+    assert (loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]).all()
+    with pytest.raises(ValueError, match=r"cannot be loaded here.*custom_objects"):
+        loaded.learn(32)
+    loaded.save(tmp_path / "again.zip")  # the path is kept, not lost
+    sys.path.insert(0, str(module_dir))
+    assert GRPO.load(tmp_path / "again.zip").reward_function == "my_private_reward:reward"
+
+
+def test_state_group_model_loads_with_an_env_it_cannot_branch(tmp_path):
+    from stable_baselines3.common.envs import IdentityEnv
+
+    model = GRPO("MlpPolicy", make_vec_env(lambda: IdentityEnv(4), n_envs=1), n_steps=8, batch_size=32)
+    model.save(tmp_path / "model.zip")
+
+    class Unbranchable(IdentityEnv):
+        """Same spaces, but its step draws from Python's global RNG, which no snapshot holds."""
+
+        def step(self, action):
+            import random
+
+            self.state = random.randrange(4)
+            return self.state, 0.0, False, False, {}
+
+    env = make_vec_env(lambda: Unbranchable(4), n_envs=1)
+    loaded = GRPO.load(tmp_path / "model.zip", env=env)  # to predict: fine
+    assert loaded.predict(env.reset())[0].shape == (1,)
+    loaded.set_env(env)
+    with pytest.raises(ValueError, match=r"cannot be branched exactly.*group_mode='episode'"):
+        loaded.learn(16)

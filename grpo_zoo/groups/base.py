@@ -1,17 +1,79 @@
-"""What a group mechanism provides to GRPO, and helpers both mechanisms share."""
+"""
+The contract between GRPO and a group mechanism.
 
-from typing import TYPE_CHECKING, Any, Protocol
+GRPO owns the SB3 side of a rollout (callbacks, ``num_timesteps``, the episode-info buffer, ``_last_obs``);
+a collector steps the env its own way and hands back scored groups:
+
+- it gets an :class:`Actor` (pi_old, how its actions reach the env, how a transition is scored);
+- it reports every batch of real steps through ``on_real_steps`` (False: a callback asked to stop);
+- it returns a :class:`GroupRollout`: the training samples, each pointing to its member's return-to-go in a
+  ``[n_groups, G, T]`` table. ``grpo_zoo.advantages.group_advantages`` turns that table into advantages.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
-import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv
 
-from grpo_zoo.grpo.buffer import GroupRolloutBuffer
+from grpo_zoo.rewards import RewardModel
 
-if TYPE_CHECKING:
-    from grpo_zoo.grpo.grpo import GRPO
+# on_real_steps(new_obs or None, dones, infos, n_stepped) -> keep going
+RealStepsCallback = Callable[[Any, np.ndarray, list[dict[str, Any]], int], bool]
+
+
+@dataclass
+class Actor:
+    """
+    What a collector needs of the learner.
+
+    :param policy: pi_old (in evaluation mode)
+    :param reward_model: The reward that scores members, or None for the env's reward
+    :param gamma: Discount factor of the scores
+    """
+
+    policy: ActorCriticPolicy
+    reward_model: RewardModel | None
+    gamma: float
+
+    def env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Actions as the env receives them: Box actions clipped (or unscaled) to the bounds, as in SB3."""
+        action_space = self.policy.action_space
+        if isinstance(action_space, spaces.Box):
+            if self.policy.squash_output:
+                return self.policy.unscale_action(actions)
+            return np.clip(actions, action_space.low, action_space.high)
+        return actions
+
+
+@dataclass
+class GroupRollout:
+    """
+    Scored groups of one rollout.
+
+    :param observations: Policy observations, [n_obs, *obs_shape] (or dict): members of a state group share one
+    :param obs_index: Row of ``observations`` of each sample, [N]
+    :param actions: Each sample's action as the policy sampled it, [N, *action_shape]
+    :param log_probs: log pi_old of each sample's action, [N]
+    :param index: (group, member, step) of each sample in ``returns``, [N, 3]
+    :param returns: Discounted returns-to-go, [n_groups, G, T], NaN where a member has no step
+    :param weights: Member weights in the surrogate and the baseline, [n_groups, G], rows summing to 1
+    :param distinct: Whether the env received different first actions within each group, [n_groups]
+    :param probe_steps: Simulator steps spent on probes (not real steps)
+    """
+
+    observations: Any
+    obs_index: np.ndarray
+    actions: np.ndarray
+    log_probs: np.ndarray
+    index: np.ndarray
+    returns: np.ndarray
+    weights: np.ndarray
+    distinct: np.ndarray
+    probe_steps: int = 0
 
 
 class GroupCollector(Protocol):
@@ -21,55 +83,10 @@ class GroupCollector(Protocol):
         """Check that ``env`` suits this kind of group (raise ``ValueError`` naming the fix) and prepare it."""
 
     def collect(
-        self, model: "GRPO", env: VecEnv, callback: BaseCallback, buffer: GroupRolloutBuffer, n_rollout_steps: int
-    ) -> bool:
-        """Collect at least ``n_rollout_steps`` real steps per env; False if a callback stopped training."""
-
-
-def to_env_actions(model: "GRPO", actions: np.ndarray) -> np.ndarray:
-    """Actions as the env receives them: Box actions clipped (or unscaled) to the bounds, as in SB3."""
-    if isinstance(model.action_space, spaces.Box):
-        if model.policy.squash_output:
-            return model.policy.unscale_action(actions)
-        return np.clip(actions, model.action_space.low, model.action_space.high)
-    return actions
-
-
-def action_tensor(model: "GRPO", env_actions: np.ndarray) -> th.Tensor:
-    """Actions as reward functions receive them: float32, [B, 1] for Discrete, [B, action_dim] otherwise."""
-    return th.as_tensor(np.asarray(env_actions, dtype=np.float32).reshape(len(env_actions), -1))
-
-
-def obs_tensor(obs: Any) -> Any:
-    """Observations as reward functions receive them: float32 tensors (a dict of them for Dict spaces)."""
-    if isinstance(obs, dict):
-        return {key: th.as_tensor(np.asarray(value, dtype=np.float32)) for key, value in obs.items()}
-    return th.as_tensor(np.asarray(obs, dtype=np.float32))
-
-
-def take(obs: Any, index: Any) -> Any:
-    """Index a batch of observations (array or dict of arrays)."""
-    if isinstance(obs, dict):
-        return {key: value[index] for key, value in obs.items()}
-    return obs[index]
-
-
-def stack(observations: list[Any]) -> Any:
-    """Stack a list of observations (arrays or dicts) into a batch."""
-    if isinstance(observations[0], dict):
-        return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
-    return np.stack(observations)
-
-
-def flatten_members(obs: Any) -> Any:
-    """[n_envs, G, *obs_shape] -> [n_envs * G, *obs_shape] (array or dict of arrays)."""
-    if isinstance(obs, dict):
-        return {key: value.reshape(-1, *value.shape[2:]) for key, value in obs.items()}
-    return obs.reshape(-1, *obs.shape[2:])
-
-
-def repeat_members(obs: Any, group_size: int) -> Any:
-    """[n_envs, *obs_shape] -> [n_envs, G, *obs_shape]: every member starts at its env's state."""
-    if isinstance(obs, dict):
-        return {key: np.repeat(value[:, None], group_size, axis=1) for key, value in obs.items()}
-    return np.repeat(obs[:, None], group_size, axis=1)
+        self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
+    ) -> GroupRollout | None:
+        """
+        :param last_obs: The VecEnv's last observation (state groups continue from it)
+        :param n_rollout_steps: Real steps per env to collect
+        :return: The scored groups, or None if a callback stopped training
+        """

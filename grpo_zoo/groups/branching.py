@@ -1,5 +1,5 @@
 """
-Branch a gym env: continue G copies from exactly the current state, then put the env back as it was.
+Branch a gym env: run copies ("members") from exactly a state the real env visited.
 
 This module runs where the env lives (in the main process for ``DummyVecEnv``, in each worker for
 ``SubprocVecEnv``). The main process reaches it only through ``VecEnv.set_attr`` / ``VecEnv.env_method``:
@@ -7,17 +7,22 @@ This module runs where the env lives (in the main process for ``DummyVecEnv``, i
 - ``set_attr("_grpo_brancher", EnvBrancher(index))`` attaches a brancher to each env. Unpickling it in a
   worker imports this module, which adds one method, ``gym.Env.grpo_branch``, so that
   ``env_method("grpo_branch", command, ...)`` finds it on the outermost wrapper.
-- Probe steps go to the *unwrapped* env, below ``Monitor``, ``TimeLimit`` and the other bookkeeping
-  wrappers, so the real env's episode statistics, time-limit counter and RNG stream are never touched.
-  Stateless ``ActionWrapper`` / ``ObservationWrapper`` / ``RewardWrapper`` transforms are applied by hand
-  and the time limit is replayed from the ``TimeLimit`` counter.
+- The real env is only ever *read*: its simulator state is saved at the visited states the collector asks for
+  (``save_root``). Probes step a pool of member envs, copies of the unwrapped env made once, so the real env's
+  episode statistics (Monitor), time-limit counter, RNG stream and state are never touched, whatever happens
+  during a probe (an exception, a KeyboardInterrupt).
+- Stateless ``ActionWrapper`` / ``ObservationWrapper`` / ``RewardWrapper`` transforms of the real env are applied
+  by hand around each member step and the time limit is replayed from the ``TimeLimit`` counter at the root.
 
-Snapshots (one family per kind of simulator, each proven exact on a throw-away copy before use):
+Snapshots (one family per kind of simulator, each proven exact on throw-away copies before use):
 
 - classic control: the float64 physics ``state`` (not the float32 observation) and a few counters;
 - MuJoCo: the whole ``MjData`` (``mj_copyData``), so derived quantities such as ``xpos`` stay exact;
-- generic fallback: a deep copy of the env's ``__dict__``, trusted only after a step of the restored env
-  reproduces a step of the original (``copy.deepcopy`` of a Box2D env *succeeds* but loses its bodies).
+- generic fallback: a deep copy of the env's ``__dict__``, trusted only after a member restored from it
+  reproduces the original (``copy.deepcopy`` of a Box2D env *succeeds* but loses its bodies).
+
+Envs whose ``step`` draws from ``np_random`` carry the RNG state in their snapshots, so that the members of a
+group see the same random numbers (common random numbers) as the real env would have.
 """
 
 import copy
@@ -25,6 +30,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from grpo_zoo.groups.batches import stack
 
 # Wrappers that only keep statistics, check the API or enforce call order: probes may step below them.
 BOOKKEEPING_WRAPPERS = (
@@ -38,30 +45,33 @@ BOOKKEEPING_WRAPPERS = (
 
 
 class Snapshotter:
-    """Save and restore the complete simulator state of an unwrapped env (in place)."""
+    """Save the simulator state of an unwrapped env and load it into a copy of that env."""
 
     name = "base"
+
+    def __init__(self, with_rng: bool = False):
+        self.with_rng = with_rng
 
     @staticmethod
     def matches(env: gym.Env) -> bool:
         raise NotImplementedError
 
     def save(self, env: gym.Env) -> Any:
+        """A snapshot that later steps of ``env`` do not change."""
         raise NotImplementedError
 
-    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
-        """Put ``snapshot`` into ``env``; with ``consume``, the snapshot will not be used again."""
+    def load(self, env: gym.Env, snapshot: Any) -> None:
+        """Put ``snapshot`` into ``env`` (a copy of the env it was taken from); the snapshot stays usable."""
         raise NotImplementedError
 
+    def _save_rng(self, env: gym.Env) -> Any:
+        rng = env.__dict__.get("_np_random")
+        return None if not self.with_rng or rng is None else copy.deepcopy(rng.bit_generator.state)
 
-def _rng_state(env: gym.Env) -> Any:
-    rng = env.__dict__.get("_np_random")
-    return None if rng is None else copy.deepcopy(rng.bit_generator.state)
-
-
-def _set_rng_state(env: gym.Env, state: Any) -> None:
-    if state is not None:
-        env.__dict__["_np_random"].bit_generator.state = copy.deepcopy(state)
+    @staticmethod
+    def _load_rng(env: gym.Env, state: Any) -> None:
+        if state is not None:
+            env.__dict__["_np_random"].bit_generator.state = state
 
 
 class ClassicControlSnapshotter(Snapshotter):
@@ -75,14 +85,14 @@ class ClassicControlSnapshotter(Snapshotter):
         return type(env).__module__.startswith("gymnasium.envs.classic_control")
 
     def save(self, env: gym.Env) -> Any:
-        values = {name: copy.deepcopy(env.__dict__[name]) for name in self.ATTRIBUTES if name in env.__dict__}
-        return values, _rng_state(env)
+        values = {name: copy.copy(env.__dict__[name]) for name in self.ATTRIBUTES if name in env.__dict__}
+        return values, self._save_rng(env)
 
-    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
+    def load(self, env: gym.Env, snapshot: Any) -> None:
+        # By reference: these envs replace ``state`` at every step, never write into it (proven by verify)
         values, rng_state = snapshot
-        for name, value in values.items():
-            env.__dict__[name] = copy.deepcopy(value)
-        _set_rng_state(env, rng_state)
+        env.__dict__.update(values)
+        self._load_rng(env, rng_state)
 
 
 class MujocoSnapshotter(Snapshotter):
@@ -97,20 +107,21 @@ class MujocoSnapshotter(Snapshotter):
     def save(self, env: gym.Env) -> Any:
         import mujoco
 
-        data = mujoco.MjData(env.model)
-        mujoco.mj_copyData(data, env.model, env.data)
-        return data, _rng_state(env)
+        model = env.__dict__["model"]
+        data = mujoco.MjData(model)
+        mujoco.mj_copyData(data, model, env.__dict__["data"])
+        return data, self._save_rng(env)
 
-    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
+    def load(self, env: gym.Env, snapshot: Any) -> None:
         import mujoco
 
         data, rng_state = snapshot
-        mujoco.mj_copyData(env.data, env.model, data)
-        _set_rng_state(env, rng_state)
+        mujoco.mj_copyData(env.__dict__["data"], env.__dict__["model"], data)
+        self._load_rng(env, rng_state)
 
 
 class DeepCopySnapshotter(Snapshotter):
-    """Generic fallback: deep copy of the env's attributes, restored in place."""
+    """Generic fallback: deep copy of the env's attributes (the RNG included)."""
 
     name = "deepcopy"
 
@@ -121,17 +132,12 @@ class DeepCopySnapshotter(Snapshotter):
     def save(self, env: gym.Env) -> Any:
         return copy.deepcopy(env.__dict__)
 
-    def load(self, env: gym.Env, snapshot: Any, consume: bool = False) -> None:
+    def load(self, env: gym.Env, snapshot: Any) -> None:
         env.__dict__.clear()
-        env.__dict__.update(snapshot if consume else copy.deepcopy(snapshot))
+        env.__dict__.update(copy.deepcopy(snapshot))
 
 
 SNAPSHOTTERS: tuple[type[Snapshotter], ...] = (ClassicControlSnapshotter, MujocoSnapshotter, DeepCopySnapshotter)
-
-
-def find_snapshotter(env: gym.Env) -> Snapshotter:
-    """The first snapshot family that claims ``env`` (the generic fallback claims everything)."""
-    return next(cls() for cls in SNAPSHOTTERS if cls.matches(env))
 
 
 def wrapper_chain(env: gym.Env) -> list[gym.Wrapper]:
@@ -158,74 +164,198 @@ def unbranchable_wrapper(env: gym.Env) -> str | None:
     return None
 
 
+def find_time_limit(env: gym.Env) -> Any:
+    """The ``TimeLimit`` wrapper of ``env`` (any subclass), or None."""
+    for wrapper in wrapper_chain(env):
+        if _is_a(wrapper, ("TimeLimit",)):
+            return wrapper
+    return None
+
+
+def same_step(a: tuple, b: tuple) -> bool:
+    """Whether two ``(obs, reward, terminated, truncated)`` results are identical, bit for bit."""
+    return all(_same(x, y) for x, y in zip(a, b, strict=True))
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
 
+def _rng_state(env: gym.Env) -> Any:
+    rng = env.__dict__.get("_np_random")
+    return None if rng is None else rng.bit_generator.state
+
+
 def verify_snapshotter(env: gym.Env, snapshotter: Snapshotter, seed: int = 0, n_steps: int = 3) -> str | None:
     """
-    Prove that restoring a snapshot reproduces the env exactly, on a throw-away copy of ``env``.
+    Prove that a member restored from a snapshot continues exactly as the env it was taken from.
 
-    The copy is reset, stepped, snapshotted, stepped ``n_steps`` times, restored and stepped again with the
-    same actions: both runs must give identical observations, rewards and flags.
+    On throw-away copies of ``env``: the original is reset, stepped and snapshotted, then stepped ``n_steps``
+    times; a second copy loads the snapshot twice and repeats those steps each time (a member must not change
+    the snapshot it shares with the others). Every run must give identical observations, rewards and flags.
 
     :return: None when exact, otherwise the reason
     """
     try:
-        probe = copy.deepcopy(env)
-        probe.reset(seed=seed)
-        probe.action_space.seed(seed)
-        actions = [probe.action_space.sample() for _ in range(n_steps + 1)]
-        probe.step(actions[0])
-        snapshot = snapshotter.save(probe)
-        first = [probe.step(action)[:4] for action in actions[1:]]
-        snapshotter.load(probe, snapshot)
-        second = [probe.step(action)[:4] for action in actions[1:]]
+        original, member = copy.deepcopy(env), copy.deepcopy(env)
+        original.reset(seed=seed)
+        member.reset(seed=seed + 1)
+        sampler = copy.deepcopy(original.action_space)
+        sampler.seed(seed)
+        actions = [sampler.sample() for _ in range(n_steps + 1)]
+        original.step(actions[0])
+        snapshot = snapshotter.save(original)
+        expected = [original.step(action)[:4] for action in actions[1:]]
+        runs = []
+        for _ in range(2):
+            snapshotter.load(member, snapshot)
+            runs.append([member.step(action)[:4] for action in actions[1:]])
     except Exception as e:
         return f"{type(e).__name__}: {e}"
-    for step, (a, b) in enumerate(zip(first, second, strict=True)):
-        if not all(_same(x, y) for x, y in zip(a, b, strict=True)):
-            return f"a restored copy diverged from the original at step {step + 1}"
+    for run in runs:
+        for step, (a, b) in enumerate(zip(expected, run, strict=True)):
+            if not same_step(a, b):
+                return f"a copy restored from a snapshot diverged from the original at step {step + 1}"
     return None
+
+
+def step_draws_random_numbers(env: gym.Env, seed: int = 0, n_steps: int = 3) -> bool:
+    """Whether ``env.step`` draws from ``np_random`` (then snapshots must carry the RNG state)."""
+    probe = copy.deepcopy(env)
+    probe.reset(seed=seed)
+    before = copy.deepcopy(_rng_state(probe))
+    sampler = copy.deepcopy(probe.action_space)
+    sampler.seed(seed)
+    for _ in range(n_steps):
+        probe.step(sampler.sample())
+    return _rng_state(probe) != before
 
 
 class EnvBrancher:
     """
-    Lives beside one env (attached with ``set_attr``) and runs its probes.
+    Lives beside one env (attached with ``set_attr``), keeps its root snapshots and runs its members.
 
-    :param index: Index of this env in its VecEnv: broadcast commands carry one row per env
+    Broadcast commands carry one entry per env of the VecEnv; this brancher reads entry ``index``.
+
+    :param index: Index of this env in its VecEnv
     """
 
     def __init__(self, index: int):
         self.index = index
         self.snapshotter: Snapshotter | None = None
-        self._root: Any = None
-        self._members: list[Any] = []
-        self._first_steps: list[Any] = []
-        self._elapsed_at_root = 0
-        self._n_probe_steps = 0
+        self._template: gym.Env | None = None
+        self._members: list[gym.Env] = []
+        self._roots: list[tuple[Any, int]] = []  # (snapshot, time-limit counter) of each saved state
+        self._member_elapsed = np.zeros(0, dtype=np.int64)
+        self._member_obs: list[Any] = []
+        self._n_steps = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to SubprocVecEnv workers before verify: only the index travels
+        return {"index": self.index}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["index"])  # type: ignore[misc]
 
     # --- commands (called through env.grpo_branch) ---
 
     def verify(self, env: gym.Env) -> str | None:
-        """Pick and prove the snapshot family; return the reason when the env cannot be branched."""
+        """Pick and prove the snapshot family, make the member template; the reason when the env cannot be branched."""
         wrapper = unbranchable_wrapper(env)
         if wrapper is not None:
             return f"wrapper {wrapper} may keep state that probes cannot step around"
         unwrapped = env.unwrapped
+        reason = "no snapshot family"
         for cls in SNAPSHOTTERS:
             if not cls.matches(unwrapped):
                 continue
-            reason = verify_snapshotter(unwrapped, cls())
-            if reason is None:
-                self.snapshotter = cls()
+            try:
+                snapshotter = cls(with_rng=step_draws_random_numbers(unwrapped))
+            except Exception as e:
+                reason = f"{type(e).__name__}: {e}"
+                continue
+            reason = verify_snapshotter(unwrapped, snapshotter) or ""
+            if not reason:
+                self.snapshotter = snapshotter
+                self._template = copy.deepcopy(unwrapped)
                 return None
         return f"no exact snapshot of {type(unwrapped).__name__} ({reason})"
 
-    def family(self, env: gym.Env) -> str | None:
-        return None if self.snapshotter is None else self.snapshotter.name
+    def save_root(self, env: gym.Env, mask: np.ndarray) -> None:
+        """
+        Remember the env's current state as a root, if ``mask[index]``.
+
+        :param mask: Shape (n_envs,): the envs whose state to save
+        """
+        if mask[self.index]:
+            assert self.snapshotter is not None, "call verify first"
+            time_limit = find_time_limit(env)
+            self._roots.append((self.snapshotter.save(env.unwrapped), 0 if time_limit is None else time_limit._elapsed_steps))
+
+    def start(self, env: gym.Env, member_roots: list[np.ndarray], root_obs: list[Any]) -> None:
+        """
+        Put each member at its root.
+
+        :param member_roots: Per env: the root of each of its members (indices into the saved roots)
+        :param root_obs: Per env: each member's first observation (as the env returned it at the root)
+        """
+        assert self.snapshotter is not None and self._template is not None, "call verify first"
+        roots = member_roots[self.index]
+        while len(self._members) < len(roots):
+            self._members.append(copy.deepcopy(self._template))
+        for member, root in zip(self._members, roots, strict=False):
+            self.snapshotter.load(member, self._roots[root][0])
+        self._member_elapsed = np.array([self._roots[root][1] for root in roots], dtype=np.int64)
+        first = root_obs[self.index]
+        if isinstance(first, dict):
+            self._member_obs = [{key: value[m] for key, value in first.items()} for m in range(len(roots))]
+        else:
+            self._member_obs = list(first)
+        self._n_steps = 0
+
+    def step(self, env: gym.Env, actions: list[np.ndarray], active: list[np.ndarray]) -> tuple:
+        """
+        Advance each active member by one step from where it stands.
+
+        :param actions: Per env: one action per member, as the env receives it
+        :param active: Per env: the members still running
+        :return: (observations, rewards, terminated, truncated) of this env's members; a member that is not
+            active keeps its last observation and gets zero reward
+        """
+        chain = wrapper_chain(env)
+        time_limit = find_time_limit(env)
+        member_actions, member_active = actions[self.index], active[self.index]
+        n_members = len(member_active)
+        rewards = np.zeros(n_members)
+        terminated = np.zeros(n_members, dtype=bool)
+        truncated = np.zeros(n_members, dtype=bool)
+        self._n_steps += 1
+        for m in np.flatnonzero(member_active):
+            action = member_actions[m]
+            for wrapper in chain:
+                if isinstance(wrapper, gym.ActionWrapper):
+                    action = wrapper.action(action)
+            obs, reward, terminated[m], truncated[m], _ = self._members[m].step(action)
+            for wrapper in reversed(chain):
+                if isinstance(wrapper, gym.ObservationWrapper):
+                    obs = wrapper.observation(obs)
+                elif isinstance(wrapper, gym.RewardWrapper):
+                    reward = wrapper.reward(reward)
+            self._member_obs[m], rewards[m] = obs, reward
+        if time_limit is not None:
+            truncated |= member_active & (self._member_elapsed + self._n_steps >= time_limit._max_episode_steps)
+        return stack(self._member_obs), rewards, terminated, truncated
+
+    def clear(self, env: gym.Env) -> None:
+        """Forget the roots and the members' positions (the member envs are kept for the next rollout)."""
+        self._roots, self._member_obs = [], []
+
+    def max_episode_steps(self, env: gym.Env) -> int | None:
+        """The env's time limit, or None if it has none."""
+        time_limit = find_time_limit(env)
+        return None if time_limit is None else int(time_limit._max_episode_steps)
 
     def step_if(self, env: gym.Env, actions: np.ndarray, running: np.ndarray) -> tuple | None:
         """
@@ -237,130 +367,6 @@ class EnvBrancher:
         :return: ``env.step``'s 5-tuple, or None for an env that waits
         """
         return env.step(actions[self.index]) if running[self.index] else None
-
-    def begin(
-        self, env: gym.Env, n_members: int, horizon: int | None = None, replay_members: np.ndarray | None = None
-    ) -> None:
-        """
-        Remember the current state as the root of a group of ``n_members`` copies.
-
-        :param horizon: Steps the probes will take; None if unknown (every state is kept)
-        :param replay_members: Member per env whose first step the real env will take (see ``end``)
-        """
-        assert self.snapshotter is not None, "call verify first"
-        unwrapped = env.unwrapped
-        self._restore_step_method(unwrapped)
-        self._root = self.snapshotter.save(unwrapped)
-        self._members = [self._root] * n_members
-        self._first_steps = [None] * n_members
-        self._horizon = horizon
-        self._replay_member = None if replay_members is None else int(replay_members[self.index])
-        time_limit = _find_time_limit(env)
-        self._elapsed_at_root = 0 if time_limit is None else time_limit._elapsed_steps
-        self._n_probe_steps = 0
-
-    def step(self, env: gym.Env, actions: np.ndarray, active: np.ndarray) -> tuple:
-        """
-        Advance each active copy by one step from where it stands.
-
-        :param actions: Actions of every env of the VecEnv, shape (n_envs, n_members, *action_shape);
-            this env reads row ``index``
-        :param active: Shape (n_envs, n_members): copies still running
-        :return: (observations, rewards, terminated, truncated) of this env's copies, one entry per member
-            (inactive members get None and zero reward)
-        """
-        assert self.snapshotter is not None
-        unwrapped = env.unwrapped
-        chain = wrapper_chain(env)
-        time_limit = _find_time_limit(env)
-        n_members = len(self._members)
-        observations: list[Any] = [None] * n_members
-        rewards = np.zeros(n_members)
-        terminated = np.zeros(n_members, dtype=bool)
-        truncated = np.zeros(n_members, dtype=bool)
-        first_step = self._n_probe_steps == 0
-        self._n_probe_steps += 1
-        more_steps = self._horizon is None or self._n_probe_steps < self._horizon
-        for member in range(n_members):
-            if not active[self.index, member]:
-                continue
-            # A member's own state is used once; the root and the state kept for the replay are shared
-            shared = first_step or (self._n_probe_steps == 2 and self._keeps_replay_state(member))
-            self.snapshotter.load(unwrapped, self._members[member], consume=not shared)
-            action = actions[self.index, member]
-            for wrapper in chain:
-                if isinstance(wrapper, gym.ActionWrapper):
-                    action = wrapper.action(action)
-            obs, reward, term, trunc, info = unwrapped.step(action)
-            replayable = first_step and self._keeps_replay_state(member)
-            if more_steps or replayable:
-                self._members[member] = self.snapshotter.save(unwrapped)
-            if replayable:
-                result = copy.deepcopy((obs, reward, term, trunc, info))
-                self._first_steps[member] = (np.copy(action), result, self._members[member])
-            for wrapper in reversed(chain):
-                if isinstance(wrapper, gym.ObservationWrapper):
-                    obs = wrapper.observation(obs)
-                elif isinstance(wrapper, gym.RewardWrapper):
-                    reward = wrapper.reward(reward)
-            if time_limit is not None and self._elapsed_at_root + self._n_probe_steps >= time_limit._max_episode_steps:
-                trunc = True
-            observations[member], rewards[member], terminated[member], truncated[member] = obs, reward, term, trunc
-        return observations, rewards, terminated, truncated
-
-    def _keeps_replay_state(self, member: int) -> bool:
-        """Whether the state after this member's first step is kept for a replay (all when unknown)."""
-        return self._horizon is None or member == self._replay_member
-
-    def end(self, env: gym.Env, replay_members: np.ndarray | None = None) -> None:
-        """
-        Put the env back at the root.
-
-        :param replay_members: One member per env of the VecEnv (this env reads row ``index``): the real
-            env's next step, if it takes that member's first action, is served from the probe instead of
-            simulated again (same result, exactly: the probe started from the restored root).
-        """
-        assert self.snapshotter is not None
-        unwrapped = env.unwrapped
-        self.snapshotter.load(unwrapped, self._root)
-        replay_member = None if replay_members is None else int(replay_members[self.index])
-        if replay_member is not None and self._first_steps[replay_member] is not None:
-            self._arm_replay(unwrapped, *self._first_steps[replay_member])
-        self._root, self._members, self._first_steps = None, [], []
-
-    # --- replay of the executed branch ---
-
-    def _arm_replay(self, unwrapped: gym.Env, action: np.ndarray, result: tuple, state_after: Any) -> None:
-        snapshotter = self.snapshotter
-        assert snapshotter is not None
-        class_step, class_reset = type(unwrapped).step, type(unwrapped).reset
-
-        def replay_step(real_action: Any) -> tuple:
-            # One shot: whatever happens, the env's own methods are back for the next call
-            self._restore_step_method(unwrapped)
-            if np.array_equal(np.asarray(real_action), action):
-                snapshotter.load(unwrapped, state_after)
-                return copy.deepcopy(result)
-            return class_step(unwrapped, real_action)
-
-        def reset_disarms(*args: Any, **kwargs: Any) -> Any:
-            self._restore_step_method(unwrapped)
-            return class_reset(unwrapped, *args, **kwargs)
-
-        unwrapped.__dict__["step"] = replay_step
-        unwrapped.__dict__["reset"] = reset_disarms
-
-    @staticmethod
-    def _restore_step_method(unwrapped: gym.Env) -> None:
-        unwrapped.__dict__.pop("step", None)
-        unwrapped.__dict__.pop("reset", None)
-
-
-def _find_time_limit(env: gym.Env) -> Any:
-    for wrapper in wrapper_chain(env):
-        if _is_a(wrapper, ("TimeLimit",)):
-            return wrapper
-    return None
 
 
 def _grpo_branch(self: gym.Env, command: str, *args: Any) -> Any:

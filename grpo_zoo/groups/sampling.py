@@ -19,7 +19,7 @@ def noise_width(action_space: spaces.Space) -> int:
         return 1
     if isinstance(action_space, spaces.MultiDiscrete):
         return len(action_space.nvec)
-    return int(np.prod(action_space.shape))
+    return int(np.prod(action_space.shape or (1,)))
 
 
 def sample_with_noise(distribution: Distribution, uniform: th.Tensor) -> th.Tensor:
@@ -59,30 +59,41 @@ def repeat_obs(obs: th.Tensor | dict[str, th.Tensor], repeats: int) -> th.Tensor
 
 
 def sample_members(
-    policy: ActorCriticPolicy, obs: th.Tensor | dict[str, th.Tensor], group_size: int, exhaustive: bool
-) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    policy: ActorCriticPolicy,
+    obs: th.Tensor | dict[str, th.Tensor],
+    real_actions: th.Tensor,
+    group_size: int,
+    exhaustive: bool,
+) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor]:
     """
-    The members of one group per state.
+    The members of one group per branched state. Member 0 takes the action the real env took there (itself a
+    sample of pi_old, so the members stay i.i.d.); with ``exhaustive``, member a takes action a.
 
     :param policy: pi_old
-    :param obs: Observations, [n, *obs_shape]
+    :param obs: Observations of the branched states, [n, *obs_shape]
+    :param real_actions: The actions the real env took there, [n, *action_shape]
     :param group_size: G (ignored when exhaustive)
     :param exhaustive: Every action of a Discrete space once, weighted by pi_old(a|s)
-    :return: actions [n, G, *action_shape], log pi_old [n, G], surrogate weights [n, G] (rows sum to 1)
+    :return: actions [n, G, *action_shape], log pi_old [n, G], surrogate weights [n, G] (rows sum to 1), and the
+        member that took the real action [n]
     """
-    n_states = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+    n_states = len(real_actions)
     if exhaustive:
         assert isinstance(policy.action_space, spaces.Discrete)
         group_size = int(policy.action_space.n)
     distribution = policy.get_distribution(repeat_obs(obs, group_size))
     if exhaustive:
         actions = th.arange(group_size, device=policy.device).repeat(n_states)
+        real_member = real_actions.reshape(n_states).long()
     else:
-        actions = distribution.get_actions()
+        actions = distribution.get_actions().reshape(n_states, group_size, *real_actions.shape[1:])
+        actions[:, 0] = real_actions
+        actions = actions.reshape(n_states * group_size, *real_actions.shape[1:])
+        real_member = th.zeros(n_states, dtype=th.long, device=policy.device)
     log_probs = distribution.log_prob(actions).reshape(n_states, group_size)
     if exhaustive:
         weights = th.exp(log_probs)
         weights = weights / weights.sum(dim=1, keepdim=True)
     else:
         weights = th.full_like(log_probs, 1.0 / group_size)
-    return actions.reshape(n_states, group_size, *actions.shape[1:]), log_probs, weights
+    return actions.reshape(n_states, group_size, *actions.shape[1:]), log_probs, weights, real_member

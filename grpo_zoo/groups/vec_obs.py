@@ -43,13 +43,40 @@ class ObsPipeline:
         :param obs: Observation as returned by the outermost wrapper
         :return: The same observation before any VecEnv wrapper
         """
-        raw = obs
+        raw = {key: np.array(value) for key, value in obs.items()} if isinstance(obs, dict) else np.array(obs)
         for wrapper in reversed(self.transforms):
             if isinstance(wrapper, VecNormalize):
                 raw = wrapper.get_original_obs()
             elif isinstance(wrapper, VecTransposeImage):
                 raw = _untranspose(wrapper, raw)
         return raw
+
+    def raw_rewards(self, rewards: np.ndarray) -> np.ndarray:
+        """The env's rewards behind the last ``VecEnv.step`` (before VecNormalize's scaling)."""
+        for wrapper in self.transforms:
+            if isinstance(wrapper, VecNormalize):
+                return wrapper.get_original_reward()
+        return rewards
+
+    def raw_next(self, new_obs: Any, dones: np.ndarray, infos: list[dict[str, Any]]) -> tuple[Any, np.ndarray]:
+        """
+        The raw observation each env reached on the last ``VecEnv.step`` (the terminal one at an episode end).
+
+        :return: the observations, and where they are known exactly (a terminal observation passed through
+            VecNormalize is only known normalised)
+        """
+        raw = self.raw(new_obs)
+        known = np.ones(len(dones), dtype=bool)
+        for i in np.flatnonzero(dones):
+            known[i] = not self.transforms and "terminal_observation" in infos[i]
+            if known[i]:
+                terminal = infos[i]["terminal_observation"]
+                if isinstance(raw, dict):
+                    for key in raw:
+                        raw[key][i] = terminal[key]
+                else:
+                    raw[i] = terminal
+        return raw, known
 
     def to_policy(self, raw: Any, update_stats: bool = False) -> Any:
         """
@@ -70,7 +97,7 @@ class ObsPipeline:
 
 def _update_obs_rms(wrapper: VecNormalize, obs: Any) -> None:
     if isinstance(obs, dict):
-        for key in wrapper.norm_obs_keys:
+        for key in wrapper.norm_obs_keys or []:
             wrapper.obs_rms[key].update(obs[key])  # type: ignore[index]
     else:
         wrapper.obs_rms.update(obs)  # type: ignore[union-attr]

@@ -1,16 +1,19 @@
 """Validation of GRPO's arguments: a ``ValueError`` naming the parameter and the fix, before any work."""
 
+import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
 
-from grpo_zoo.advantages import SCALE_REWARDS
-from grpo_zoo.groups.episode import SUPERVISION
+from grpo_zoo.advantages import SCALE_REWARDS, SUPERVISION
+from grpo_zoo.groups.registry import GROUP_MODES
 from grpo_zoo.rewards import RewardModel
+from grpo_zoo.schedules import parse_schedule
 
-GROUP_MODES = ("state", "episode")
+if TYPE_CHECKING:
+    from grpo_zoo.grpo.grpo import GRPO
 # PPO arguments that mean nothing without a critic: accepted (drop-in for PPO) and warned about once
 CRITIC_ARGUMENTS = ("vf_coef", "clip_range_vf", "gae_lambda")
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -22,14 +25,20 @@ def check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) ->
     :param critic_kwargs: The extra keyword arguments (PPO's critic arguments)
     """
     _check_critic_arguments(critic_kwargs)
-    _check_choice("group_mode", arguments["group_mode"], GROUP_MODES)
+    _check_choice("group_mode", arguments["group_mode"], tuple(GROUP_MODES))
     _check_choice("scale_rewards", arguments["scale_rewards"], SCALE_REWARDS)
     _check_choice("supervision", arguments["supervision"], SUPERVISION)
     _check_integer("group_size", arguments["group_size"], 2, "a group needs members to compare")
     for name in ("horizon", "n_steps", "batch_size", "n_epochs", "ref_update_interval"):
         _check_integer(name, arguments[name], 1)
-    if arguments["beta"] < 0:
-        raise ValueError(f"`beta` must be >= 0 (0 disables the KL penalty), got beta={arguments['beta']!r}")
+    _check_number("branch_fraction", arguments["branch_fraction"], "in (0, 1]", lambda x: 0 < x <= 1)
+    _check_number("gamma", arguments["gamma"], "in (0, 1]", lambda x: 0 < x <= 1)
+    _check_number("beta", arguments["beta"], ">= 0 (0 disables the KL penalty)", lambda x: x >= 0)
+    _check_number("ent_coef", arguments["ent_coef"], "a finite number", lambda x: True)
+    _check_number("max_grad_norm", arguments["max_grad_norm"], "> 0", lambda x: x > 0)
+    if arguments["target_kl"] is not None:
+        _check_number("target_kl", arguments["target_kl"], "> 0 or None", lambda x: x > 0)
+    _check_schedule("learning_rate", arguments["learning_rate"])
     _check_clip_ranges(arguments["clip_range"], arguments["clip_range_high"])
     if arguments["exhaustive"] and arguments["group_mode"] != "state":
         raise ValueError("`exhaustive=True` enumerates the actions of a branched state: it needs group_mode='state'")
@@ -38,6 +47,21 @@ def check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) ->
         RewardModel(arguments["reward_function"], arguments["reward_weights"])
     elif arguments["reward_weights"] is not None:
         raise ValueError("`reward_weights` weighs a list of reward functions, but `reward_function` is None")
+
+
+def warn_on_batch_size(model: "GRPO") -> None:
+    """Warn, as PPO does, when a minibatch is larger than a rollout: every epoch is then one full-batch update."""
+    samples = model.n_steps * model.n_envs
+    if model.group_mode == "state":
+        group_size = model.action_space.n if model.exhaustive else model.group_size  # type: ignore[attr-defined]
+        samples = max(1, int(samples * model.branch_fraction)) * int(group_size)
+    if model.batch_size > samples:
+        warnings.warn(
+            f"`batch_size`={model.batch_size} is larger than a rollout (about {samples} samples with n_steps="
+            f"{model.n_steps}, n_envs={model.n_envs}): each epoch is one full-batch update. Lower `batch_size` or "
+            "raise `n_steps`.",
+            stacklevel=3,
+        )
 
 
 def check_spaces(action_space: spaces.Space, exhaustive: bool) -> None:
@@ -78,10 +102,27 @@ def _check_integer(name: str, value: Any, minimum: int, why: str = "") -> None:
         raise ValueError(f"`{name}` must be an integer >= {minimum}{reason}, got {name}={value!r}")
 
 
+def _check_number(name: str, value: Any, condition: str, valid: Any) -> None:
+    is_number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value) or not valid(value):
+        raise ValueError(f"`{name}` must be {condition}, got {name}={value!r}")
+
+
+def _check_schedule(name: str, value: Any) -> float | None:
+    """A number (finite, > 0), a callable, or a ``lin_`` string; returns the initial value when known."""
+    schedule = parse_schedule(name, value)
+    if callable(schedule):
+        return None
+    _check_number(name, schedule, "> 0 (a number, a schedule or 'lin_<initial>')", lambda x: x > 0)
+    return float(schedule)
+
+
 def _check_clip_ranges(low: Any, high: Any) -> None:
-    if isinstance(low, float | int) and low <= 0:
-        raise ValueError(f"`clip_range` must be > 0, got clip_range={low!r}")
-    if isinstance(low, float | int) and isinstance(high, float | int) and high < low:
+    low_value = _check_schedule("clip_range", low)
+    if high is None:
+        return
+    high_value = _check_schedule("clip_range_high", high)
+    if low_value is not None and high_value is not None and high_value < low_value:
         raise ValueError(
             f"`clip_range_high` must be >= `clip_range` (DAPO's clip-higher), got clip_range_high={high!r} < "
             f"clip_range={low!r}"

@@ -18,11 +18,11 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
-from grpo_zoo.groups.base import GroupCollector, action_tensor, obs_tensor, to_env_actions
-from grpo_zoo.groups.episode import EpisodeGroups
-from grpo_zoo.groups.state import StateGroups
+from grpo_zoo.advantages import group_advantages, zero_variance_mask
+from grpo_zoo.groups.base import Actor, GroupCollector, GroupRollout, RealStepsCallback
+from grpo_zoo.groups.registry import make_collector
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
-from grpo_zoo.grpo.checks import check_arguments, check_spaces
+from grpo_zoo.grpo.checks import check_arguments, check_spaces, warn_on_batch_size
 from grpo_zoo.rewards import RewardModel, RewardSpec, describe, import_path_of
 from grpo_zoo.schedules import parse_schedule
 
@@ -36,9 +36,10 @@ class GRPO(OnPolicyAlgorithm):
     """
     Group Relative Policy Optimization (GRPO), critic-free, for control.
 
-    For each visited state (``group_mode="state"``) the env is branched into G copies that each take their
-    own action from pi_old and are scored on their own outcome; for envs that cannot be branched
-    (``group_mode="episode"``), groups of envs reset with a shared seed and compare their episodes.
+    At a fraction of the visited states (``group_mode="state"``) the env is branched into G copies that each take
+    their own action from pi_old and are scored on their own outcome over a horizon (TRPO's vine); for envs that
+    cannot be branched (``group_mode="episode"``), groups of envs reset with a shared seed and compare their
+    episodes.
     The advantage of a member is its score relative to its group, used in PPO's clipped surrogate with an
     optional KL penalty to a frozen reference policy. There is no value function.
 
@@ -53,11 +54,13 @@ class GRPO(OnPolicyAlgorithm):
         env's reward
     :param reward_weights: One weight per reward function when ``reward_function`` is a list
     :param group_size: Members per group, G >= 2 (ignored with ``exhaustive=True``)
-    :param group_mode: "state" (branched copies of the env at every visited state) or "episode"
+    :param group_mode: "state" (branched copies of the env at visited states) or "episode"
         (groups of ``group_size`` envs reset with one seed; ``n_envs`` must be a multiple of ``group_size``)
     :param horizon: State groups: steps scored per copy, the branched action included (then pi_old)
     :param exhaustive: State groups, Discrete actions: score every action once and weight each by
         pi_old(a|s) in the surrogate (the exact expectation, no sampling noise)
+    :param branch_fraction: State groups: fraction of the visited states that are branched, in (0, 1]. A real
+        step then costs about ``branch_fraction * group_size * horizon`` probe steps (``rollout/probe_steps``)
     :param supervision: Episode groups: "process" (return-to-go vs the members alive at that step; the
         default, it learned CartPole faster than "outcome" in our runs) or "outcome" (episode return vs group mean)
     :param scale_rewards: "group" (divide by the group std), "batch" (by the rollout std) or "none"
@@ -100,6 +103,7 @@ class GRPO(OnPolicyAlgorithm):
         group_mode: str = "state",
         horizon: int = 1,
         exhaustive: bool = False,
+        branch_fraction: float = 1.0,
         supervision: str = "process",
         scale_rewards: str = "none",
         learning_rate: float | Schedule = 3e-4,
@@ -128,7 +132,7 @@ class GRPO(OnPolicyAlgorithm):
         super().__init__(
             policy,
             env,
-            learning_rate=learning_rate,
+            learning_rate=parse_schedule("learning_rate", learning_rate),
             n_steps=n_steps,
             gamma=gamma,
             gae_lambda=1.0,  # unused: no GAE without a critic
@@ -151,6 +155,7 @@ class GRPO(OnPolicyAlgorithm):
         self.group_mode = group_mode
         self.horizon = horizon
         self.exhaustive = exhaustive
+        self.branch_fraction = branch_fraction
         self.supervision = supervision
         self.scale_rewards = scale_rewards
         self.batch_size = batch_size
@@ -166,6 +171,10 @@ class GRPO(OnPolicyAlgorithm):
         self._unsaved_reward_function: str | None = None
         if _init_setup_model:
             self._setup_model()
+            if self.env is not None:
+                # Fail now, not at learn(), when the env does not suit the group mechanism
+                self._attach(self.env)
+                warn_on_batch_size(self)
 
     def _setup_model(self) -> None:
         check_spaces(self.action_space, self.exhaustive)
@@ -180,48 +189,55 @@ class GRPO(OnPolicyAlgorithm):
         self.clip_range = FloatSchedule(parse_schedule("clip_range", self.clip_range))
         high = self.clip_range if self.clip_range_high is None else parse_schedule("clip_range_high", self.clip_range_high)
         self.clip_range_high = FloatSchedule(high)
-        self.reward_model = self._make_reward_model()
+        self.reward_model, self._reward_error = self._make_reward_model()
         self.ref_policy: ActorCriticPolicy | None = None
-        self.groups: GroupCollector
-        if self.group_mode == "state":
-            self.groups = StateGroups(self.group_size, self.horizon, self.exhaustive)
-        else:
-            self.groups = EpisodeGroups(self.group_size, self.supervision, self.scale_rewards, self.seed)
-        if self.env is not None:
-            self.groups.attach(self.env)
+        arguments = {name: getattr(self, name) for name in ("group_size", "horizon", "exhaustive", "branch_fraction")}
+        self.groups: GroupCollector = make_collector(self.group_mode, arguments, self.seed)
+        self._attached_env: VecEnv | None = None
+        self._warned_zero_variance = False
+        self._unreported_steps = 0
 
-    def _make_reward_model(self) -> RewardModel | None:
+    def _make_reward_model(self) -> tuple[RewardModel | None, str | None]:
+        """The reward model, or None and why training cannot use the saved reward function (prediction still works)."""
         if self.reward_function is None:
-            if self._unsaved_reward_function is not None:
-                warnings.warn(
-                    f"This model was trained with the reward function {self._unsaved_reward_function}, a callable that "
-                    "cannot be saved by import path (a lambda, a closure or a function of __main__). Prediction works; "
-                    "to train further pass it back: GRPO.load(path, env=env, custom_objects={'reward_function': fn})",
-                    stacklevel=3,
-                )
-            return None
-        self._unsaved_reward_function = None
-        model = RewardModel(self.reward_function, self.reward_weights)
-        self._check_reward_model(model)
-        return model
-
-    def _check_reward_model(self, model: RewardModel) -> None:
-        """Call the reward function once on a small batch from the spaces, so a wrong shape fails now."""
-        observation_space, action_space = copy.deepcopy(self.observation_space), copy.deepcopy(self.action_space)
-        observation_space.seed(0)
-        action_space.seed(0)
-        states = [observation_space.sample() for _ in range(4)]
-        if isinstance(observation_space, spaces.Dict):
-            batch: Any = {key: np.stack([s[key] for s in states]) for key in observation_space.spaces}
-            state, next_state = {k: v[:2] for k, v in batch.items()}, {k: v[2:] for k, v in batch.items()}
+            if self._unsaved_reward_function is None:
+                return None, None
+            reason = (
+                f"This model was trained with the reward function {self._unsaved_reward_function}, a callable that "
+                "cannot be saved by import path (a lambda, a closure or a function of __main__). Prediction works; "
+                "to train further pass it back: GRPO.load(path, env=env, custom_objects={'reward_function': fn})"
+            )
         else:
-            state, next_state = np.stack(states[:2]), np.stack(states[2:])
-        actions = to_env_actions(self, np.stack([action_space.sample() for _ in range(2)]))
-        model(obs_tensor(state), action_tensor(self, actions), obs_tensor(next_state))
+            self._unsaved_reward_function = None
+            try:
+                model = RewardModel(self.reward_function, self.reward_weights)
+            except ValueError as error:
+                # Only reachable when loading: the constructor resolved it already
+                reason = (
+                    f"This model was trained with the reward function {describe(self.reward_function)}, which cannot "
+                    f"be loaded here ({error}). Prediction works; to train further make it importable or pass it "
+                    "back: GRPO.load(path, env=env, custom_objects={'reward_function': fn})"
+                )
+            else:
+                model.check_spaces(self.observation_space, self.action_space)
+                return model, None
+        warnings.warn(reason, stacklevel=3)
+        return None, reason
 
-    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        super().set_env(env, force_reset)
-        self.groups.attach(self.env)  # type: ignore[arg-type]
+    def _attach(self, env: VecEnv) -> None:
+        """Prepare ``env`` for the group mechanism (a ``ValueError`` naming the fix if it does not suit it)."""
+        self.groups.attach(env)
+        self._attached_env = env
+
+    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> tuple[int, BaseCallback]:
+        if self._reward_error is not None:
+            raise ValueError(self._reward_error)
+        result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        # A loaded model or a new env: check that it can be branched (or grouped) only now, so that a model
+        # can always be loaded to predict
+        if self._attached_env is not self.env:
+            self._attach(self.env)  # type: ignore[arg-type]
+        return result
 
     def collect_rollouts(
         self,
@@ -231,38 +247,73 @@ class GRPO(OnPolicyAlgorithm):
         n_rollout_steps: int,
     ) -> bool:
         """
-        Collect groups with the current policy (pi_old) and score them. Unlike the parent, the stepping is
-        done by the group mechanism (branched probes or shared-seed episodes); the callback contract is the
-        parent's: ``on_rollout_start``, ``update_locals`` + ``on_step`` per real step, ``on_rollout_end``.
+        Collect groups with the current policy (pi_old) and turn their scores into advantages. Unlike the
+        parent, the stepping is done by the group mechanism (branched probes or shared-seed episodes); the
+        SB3 contract stays here: ``on_rollout_start``, per ``n_envs`` real steps ``update_locals`` +
+        ``on_step`` (whichever envs stepped), the episode-info buffer, ``_last_obs``, ``on_rollout_end``.
         """
+        assert self._last_obs is not None, "No previous observation was provided"
         buffer: GroupRolloutBuffer = rollout_buffer  # type: ignore[assignment]
         self.policy.set_training_mode(False)
-        buffer.reset()
         callback.on_rollout_start()
-        if not self.groups.collect(self, env, callback, buffer, n_rollout_steps):
+        actor = Actor(self.policy, self.reward_model, self.gamma)
+        steps_before = self.num_timesteps
+        rollout = self.groups.collect(actor, env, self._last_obs, n_rollout_steps, self._real_steps_reporter(callback))
+        if rollout is None:
             return False
-        buffer.finalize(self.scale_rewards)
+        # One function turns the scores of every group mechanism into advantages
+        advantages = group_advantages(rollout.returns, rollout.weights, self.supervision, self.scale_rewards)
+        buffer.fill(rollout, advantages[tuple(rollout.index.T)])
+        self.num_probe_steps += rollout.probe_steps
         self._n_rollouts += 1
-        self._record_group_statistics(buffer)
+        self._record_group_statistics(rollout, self.num_timesteps - steps_before)
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
 
-    def _record_group_statistics(self, buffer: GroupRolloutBuffer) -> None:
+    def _real_steps_reporter(self, callback: BaseCallback) -> RealStepsCallback:
+        """What a collector calls after each batch of real steps: SB3's per-step bookkeeping."""
+        n_envs = self.n_envs
+
+        def on_real_steps(new_obs: Any, dones: np.ndarray, infos: list[dict[str, Any]], n_stepped: int) -> bool:
+            self.num_timesteps += n_stepped
+            self._update_info_buffer(infos, dones)
+            if new_obs is not None:
+                self._last_obs = new_obs
+                self._last_episode_starts = dones
+            # Callbacks count n_envs real steps per on_step (progress bar, checkpoints, evaluations): call it once
+            # per n_envs steps taken, also when a collector steps only some envs at a time
+            self._unreported_steps += n_stepped
+            while self._unreported_steps >= n_envs:
+                self._unreported_steps -= n_envs
+                callback.update_locals({"infos": infos, "dones": dones, "new_obs": new_obs})
+                if not callback.on_step():
+                    return False
+            return True
+
+        return on_real_steps
+
+    def _record_group_statistics(self, rollout: GroupRollout, real_steps: int) -> None:
+        scores = rollout.returns[:, :, 0]  # each member's first return-to-go: its whole score
+        n_groups = len(scores)
+        zero_variance = zero_variance_mask(scores) if n_groups else np.zeros(0, dtype=bool)
         self.logger.record("rollout/probe_steps", self.num_probe_steps)
-        self.logger.record("rollout/group_reward_std", buffer.group_reward_std)
-        self.logger.record("rollout/zero_variance_groups", buffer.n_zero_variance)
-        self.logger.record("rollout/zero_variance_fraction", buffer.n_zero_variance / max(buffer.n_groups, 1))
+        self.logger.record("rollout/probe_steps_per_step", rollout.probe_steps / max(real_steps, 1))
+        self.logger.record("rollout/groups", n_groups)
+        self.logger.record("rollout/group_reward_std", float(np.nanstd(scores, axis=1, ddof=1).mean()) if n_groups else np.nan)
+        self.logger.record("rollout/zero_variance_groups", int(zero_variance.sum()))
+        self.logger.record("rollout/zero_variance_fraction", float(zero_variance.mean()) if n_groups else np.nan)
         # A group whose members all sent the same action to the env (e.g. a sure policy, or Box actions all
         # clipped to a bound) is uninformative whatever the reward: only groups with distinct actions tell
         # whether the reward can rank actions
-        blind_fraction = buffer.n_blind_groups / max(buffer.n_distinct_groups, 1)
-        if blind_fraction > ZERO_VARIANCE_WARNING and not getattr(self, "_warned_zero_variance", False):
+        n_distinct = int(rollout.distinct.sum())
+        n_blind = int((rollout.distinct & zero_variance).sum())
+        if n_blind > ZERO_VARIANCE_WARNING * max(n_distinct, 1) and not self._warned_zero_variance:
             self._warned_zero_variance = True
             if self.reward_model is None:
                 source, fix = (
                     "the env reward",
-                    "Pass a `reward_function` that scores what the action changes, or a longer `horizon`.",
+                    "Use a longer `horizon`, or pass a `reward_function` that scores what the action changes.",
                 )
             else:
                 source = f"reward function {describe(self.reward_function)}"
@@ -271,9 +322,8 @@ class GRPO(OnPolicyAlgorithm):
                     "`horizon`, or use the env reward (reward_function=None)."
                 )
             warnings.warn(
-                f"{buffer.n_blind_groups} of {buffer.n_distinct_groups} groups whose members took different actions "
-                f"scored exactly the same: {source} cannot tell the group's actions apart, so these groups carry no "
-                f"learning signal. {fix}",
+                f"{n_blind} of {n_distinct} groups whose members took different actions scored exactly the same: "
+                f"{source} cannot tell the group's actions apart, so these groups carry no learning signal. {fix}",
                 stacklevel=2,
             )
 
@@ -285,43 +335,57 @@ class GRPO(OnPolicyAlgorithm):
         self._current_progress_remaining = max(0.0, self._current_progress_remaining)
 
     def train(self) -> None:
-        """Update the policy on the rollout's group advantages: clipped surrogate, KL to reference, entropy."""
+        """
+        Update the policy on the rollout's group advantages. For each minibatch of samples i with weights w_i
+        (1/G, or pi_old(a_i|s_i) in an exhaustive group; normalised over the minibatch) and rho_i =
+        pi_theta(a_i|s_i) / pi_old(a_i|s_i)::
+
+            L = -sum_i w_i min(rho_i A_i, clip(rho_i, 1 - eps_low, 1 + eps_high) A_i)
+                + beta KL_k3(pi_theta || pi_ref) - c_ent H(pi_theta)
+
+        There is no value loss: the advantages A_i are group-relative scores, not a critic's.
+        """
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        clip_low = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
-        clip_high = self.clip_range_high(self._current_progress_remaining)  # type: ignore[operator]
+        clip_low = self.clip_range(self._current_progress_remaining)  # type: ignore[operator, misc]
+        clip_high = self.clip_range_high(self._current_progress_remaining)  # type: ignore[operator, misc]
         buffer: GroupRolloutBuffer = self.rollout_buffer  # type: ignore[assignment]
         self._refresh_reference()
+        self.logger.record("train/clip_range", clip_low)
+        self.logger.record("train/clip_range_high", clip_high)
+        if buffer.size == 0:
+            return  # no group this rollout (a small `branch_fraction`): nothing to learn from
 
         entropy_losses, pg_losses, clip_fractions, kl_refs = [], [], [], []
         approx_kl_divs: list[float] = []
         continue_training = True
-        for _epoch in range(self.n_epochs):
+        for epoch in range(self.n_epochs):
             approx_kl_divs = []
             for batch in buffer.get(self.batch_size):
-                actions = batch.actions
+                actions = batch.actions  # [B, *action_shape]
                 if isinstance(self.action_space, spaces.Discrete):
                     actions = actions.long().flatten()
                 distribution = self.policy.get_distribution(batch.observations)
-                log_prob = distribution.log_prob(actions)
-                entropy = distribution.entropy()
-                advantages = batch.advantages
+                log_prob = distribution.log_prob(actions)  # [B]
+                entropy = distribution.entropy()  # [B], None for distributions without a closed form
+                advantages = batch.advantages  # [B]
                 if self.normalize_advantage and len(advantages) > 1:
                     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-                weights = batch.weights / batch.weights.sum()  # 1/B each, or pi_old(a|s) for exhaustive groups
+                weights = batch.weights / batch.weights.sum()  # [B], summing to 1
 
-                # Clipped surrogate with asymmetric bounds: min(rho A, clip(rho, 1 - eps_low, 1 + eps_high) A)
-                ratio = th.exp(log_prob - batch.old_log_prob)
+                # Clipped surrogate with asymmetric bounds (DAPO's clip-higher)
+                log_ratio = log_prob - batch.old_log_prob  # [B]
+                ratio = th.exp(log_ratio)
                 surrogate = th.min(ratio * advantages, th.clamp(ratio, 1 - clip_low, 1 + clip_high) * advantages)
                 policy_loss = -(weights * surrogate).sum()
-                entropy_loss = -(weights * entropy).sum() if entropy is not None else -(weights * -log_prob).sum()
+                entropy_loss = -(weights * (entropy if entropy is not None else -log_prob)).sum()
                 loss = policy_loss + self.ent_coef * entropy_loss
 
                 if self.ref_policy is not None:
                     # k3 estimator of KL(pi_theta || pi_ref): r - log r - 1 with r = pi_ref / pi_theta (Schulman)
                     with th.no_grad():
                         ref_log_prob = self.ref_policy.get_distribution(batch.observations).log_prob(actions)
-                    log_ref_ratio = ref_log_prob - log_prob
+                    log_ref_ratio = ref_log_prob - log_prob  # [B]
                     kl_ref = (weights * (th.exp(log_ref_ratio) - log_ref_ratio - 1)).sum()
                     loss = loss + self.beta * kl_ref
                     kl_refs.append(kl_ref.item())
@@ -336,13 +400,13 @@ class GRPO(OnPolicyAlgorithm):
                 clip_fractions.append(((ratio < 1 - clip_low) | (ratio > 1 + clip_high)).float().mean().item())
 
                 with th.no_grad():
-                    log_ratio = log_prob - batch.old_log_prob
-                    approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
-                    approx_kl_divs.append(float(approx_kl_div))
+                    # http://joschu.net/blog/kl-approx.html: E[(rho - 1) - log rho]
+                    approx_kl_div = th.mean((ratio - 1) - log_ratio).item()
+                approx_kl_divs.append(approx_kl_div)
                 if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
                     continue_training = False
                     if self.verbose >= 1:
-                        print(f"Early stopping at step {_epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
                     break
 
                 self.policy.optimizer.zero_grad()
@@ -362,8 +426,6 @@ class GRPO(OnPolicyAlgorithm):
         if kl_refs:
             self.logger.record("train/kl_ref", np.mean(kl_refs))
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/clip_range", clip_low)
-        self.logger.record("train/clip_range_high", clip_high)
 
     def _refresh_reference(self) -> None:
         """Keep a frozen copy of the policy as pi_ref, refreshed every ``ref_update_interval`` rollouts."""
@@ -385,12 +447,6 @@ class GRPO(OnPolicyAlgorithm):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfGRPO:
-        if self.reward_function is None and self._unsaved_reward_function is not None:
-            raise ValueError(
-                f"This model was trained with the reward function {self._unsaved_reward_function}, which was not saved "
-                "(a callable without an import path). Load it with GRPO.load(path, env=env, "
-                "custom_objects={'reward_function': fn}) to continue training."
-            )
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,
@@ -417,12 +473,20 @@ class GRPO(OnPolicyAlgorithm):
             self.reward_function = None
             self._unsaved_reward_function = ", ".join(describe(s) for s in specs)
         elif reward_function is not None:
-            self.reward_function = paths if isinstance(reward_function, list | tuple) else paths[0]
+            self.reward_function = paths if isinstance(reward_function, list | tuple) else paths[0]  # type: ignore[assignment]
         try:
             super().save(path, exclude=exclude, include=include)
         finally:
             self.reward_function, self._unsaved_reward_function = reward_function, unsaved
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "reward_model", "groups", "ref_policy"]
-
+        return [
+            *super()._excluded_save_params(),
+            "reward_model",
+            "_reward_error",
+            "groups",
+            "_attached_env",
+            "ref_policy",
+            "_warned_zero_variance",
+            "_unreported_steps",
+        ]

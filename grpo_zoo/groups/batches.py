@@ -1,0 +1,33 @@
+"""Batches of observations, as arrays or dicts of arrays (numpy only: this runs in env workers too)."""
+
+from typing import Any
+
+import numpy as np
+
+
+def take(obs: Any, index: Any) -> Any:
+    """Index a batch of observations (array or dict of arrays)."""
+    if isinstance(obs, dict):
+        return {key: value[index] for key, value in obs.items()}
+    return obs[index]
+
+
+def stack(observations: list[Any]) -> Any:
+    """Stack a list of observations (arrays or dicts) into a batch."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    return np.stack(observations)
+
+
+def concatenate(batches: list[Any]) -> Any:
+    """Concatenate batches of observations (arrays or dicts) along the first axis."""
+    if isinstance(batches[0], dict):
+        return {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
+    return np.concatenate(batches)
+
+
+def repeat(obs: Any, repeats: int) -> Any:
+    """[n, *obs_shape] -> [n * repeats, *obs_shape], each row repeated ``repeats`` times in a row."""
+    if isinstance(obs, dict):
+        return {key: np.repeat(value, repeats, axis=0) for key, value in obs.items()}
+    return np.repeat(obs, repeats, axis=0)

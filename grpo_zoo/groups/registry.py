@@ -1,0 +1,45 @@
+"""The group mechanisms GRPO knows, read by GRPO, its argument checks, the Optuna sampler and the docs."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from grpo_zoo.groups.base import GroupCollector
+from grpo_zoo.groups.episode import EpisodeGroups
+from grpo_zoo.groups.state import StateGroups
+
+
+@dataclass(frozen=True)
+class GroupMode:
+    """
+    :param collector: The collector class, built from ``arguments`` and ``seed``
+    :param arguments: The GRPO arguments this mechanism reads (the others do not change it)
+    :param summary: One line for the docs and error messages
+    """
+
+    collector: type
+    arguments: tuple[str, ...]
+    summary: str
+
+
+GROUP_MODES: dict[str, GroupMode] = {
+    "state": GroupMode(
+        StateGroups,
+        ("group_size", "horizon", "exhaustive", "branch_fraction"),
+        "branch the env at a fraction of the visited states; members continue from exactly that state",
+    ),
+    "episode": GroupMode(
+        EpisodeGroups,
+        ("group_size",),
+        "groups of envs reset with one shared seed compare their episodes (any env, no branching)",
+    ),
+}
+
+
+def make_collector(group_mode: str, arguments: dict[str, Any], seed: int | None) -> GroupCollector:
+    """
+    :param group_mode: A key of ``GROUP_MODES``
+    :param arguments: GRPO's arguments (only those the mode reads are passed on)
+    :param seed: Seed of the mechanism's own random choices
+    """
+    mode = GROUP_MODES[group_mode]
+    return mode.collector(**{name: arguments[name] for name in mode.arguments}, seed=seed)
