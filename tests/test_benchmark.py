@@ -1,4 +1,4 @@
-"""The benchmark harness: metrics, configuration, and a shortened real run (GRPO vs PPO on CartPole)."""
+"""The benchmark harness: metrics, configuration, the shaping wrapper and greedy controller, and a shortened real run."""
 
 import csv
 import json
@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
+import torch as th
 import yaml
+from gymnasium import spaces
 
 from grpo_zoo.benchmarking.cli import parse_algo_budgets, parse_args, parse_overrides, parse_per_env, plan
 from grpo_zoo.benchmarking.config import grpo_hyperparams_path, read_entry, to_episode_groups, zoo_hyperparams_path
@@ -97,6 +101,91 @@ def test_cli_parsing_and_interleaving():
     assert [spec.budget for spec in plan(args)] == [1000, 2000]
     with pytest.raises(ValueError, match="--budget"):
         parse_algo_budgets(["=5"])
+
+
+def _uses_s_a_and_s_next(state, action, next_state):
+    """A test reward that depends on all three arguments (CartPole's own ignores the state and action)."""
+    return (100 * (next_state[:, 0] - state[:, 0]) + 10 * action[:, 0] + next_state[:, 2]).unsqueeze(-1)
+
+
+def test_shaped_reward_wrapper():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from grpo_zoo.benchmarking.shaping import ShapedReward
+
+    kwargs = {"reward_function": _uses_s_a_and_s_next}
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0, wrapper_class=ShapedReward, wrapper_kwargs=kwargs)
+    obs, rng, n_dones = env.reset(), np.random.default_rng(1), 0
+    for _ in range(100):
+        actions = rng.integers(0, 2, size=2)
+        next_obs, rewards, dones, infos = env.step(actions)
+        for i in range(2):
+            s_next = infos[i]["terminal_observation"] if dones[i] else next_obs[i]
+            expected = 100 * (s_next[0] - obs[i][0]) + 10 * actions[i] + s_next[2]
+            assert rewards[i] == pytest.approx(expected, rel=1e-5, abs=1e-5)
+        n_dones += int(dones.sum())
+        obs = next_obs
+    assert n_dones >= 4  # episode ends were checked: s' is the terminal observation, s the reset one after
+
+    # Box actions: the action as applied, clipped to the bounds, [1, action_dim].
+    pendulum = ShapedReward(gym.make("Pendulum-v1"), lambda s, a, s_next: a.reshape(1, 1) * th.ones(1, 1))
+    pendulum.reset(seed=0)
+    assert pendulum.step(np.array([5.0], np.float32))[1] == 2.0
+    assert pendulum.step(np.array([-0.5], np.float32))[1] == -0.5
+
+
+class _CounterEnv(gym.Env):
+    """Observation = a class-level step counter: a deep copy shares it, so a probe disturbs the real env."""
+
+    steps = 0
+    observation_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        type(self).steps += 1
+        return np.array([type(self).steps], np.float32), 0.0, False, False, {}
+
+
+def test_greedy_controller():
+    from grpo_zoo.benchmarking.greedy import GreedyController, candidate_actions, evaluate_greedy
+
+    # reward_fns/cartpole.py is a controller in itself: 500 from unseen starts with no learning at all.
+    seeds = [1_000_000, 1_000_001, 1_000_002]
+    score = evaluate_greedy("CartPole-v1", "reward_fns.cartpole:reward", None, seeds)
+    assert score["returns"] == [500.0] * 3 and score["mean"] >= 475
+    # Every probe is a simulator step: both actions probed at every real step, plus the real step.
+    assert score["real_steps"] == 1500 and score["n_candidates"] == 2
+    assert score["sim_steps"] == score["real_steps"] * (2 + 1)
+    assert score["cpu_s_per_episode"] > 0
+
+    # A reward that prefers pushing left: the controller takes the best-scoring candidate.
+    def left(state, action, next_state):
+        return -action
+
+    env = gym.make("CartPole-v1")
+    controller = GreedyController(env, left)
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        obs, *_ = controller.step(obs)
+    assert obs[1] < -0.5 and controller.probe_steps == 10 and controller.sim_steps == 15  # the cart speeds left
+
+    assert len(candidate_actions(spaces.Box(-2, 2, (1,)))) == 11
+    assert len(candidate_actions(spaces.Box(-1, 1, (2,)))) == 121
+    many = candidate_actions(spaces.Box(-1, 1, (3,)))
+    assert len(many) == 34 and all(np.all(np.abs(a) <= 1) for a in many)
+    np.testing.assert_array_equal(many[0], -np.ones(3))
+    with pytest.raises(ValueError, match="bounded Box"):
+        candidate_actions(spaces.Box(-np.inf, np.inf, (1,)))
+
+    # A copy that does not reproduce the real step is refused, not trusted.
+    env = _CounterEnv()
+    obs, _ = env.reset()
+    with pytest.raises(RuntimeError, match="does not reproduce the real step"):
+        GreedyController(env, left).step(obs)
 
 
 def test_benchmark_short_run(tmp_path):
