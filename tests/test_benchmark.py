@@ -15,7 +15,17 @@ import yaml
 from gymnasium import spaces
 
 from grpo_zoo.benchmarking.cli import parse_algo_budgets, parse_args, parse_overrides, parse_per_env, plan
-from grpo_zoo.benchmarking.config import grpo_hyperparams_path, read_entry, to_episode_groups, zoo_hyperparams_path
+from grpo_zoo.benchmarking.config import (
+    ENV_REWARD_HORIZONS,
+    SHAPING_WRAPPER,
+    grpo_hyperparams_path,
+    make_variant,
+    read_entry,
+    to_env_reward,
+    to_episode_groups,
+    with_shaped_reward,
+    zoo_hyperparams_path,
+)
 from grpo_zoo.benchmarking.report import markdown_table, summarize, threshold_metrics
 from grpo_zoo.zoo import register
 
@@ -81,6 +91,54 @@ def test_to_episode_groups():
     assert episode == {"n_envs": 8, "group_size": 4, "group_mode": "episode"}
     assert to_episode_groups({"n_envs": 12, "group_size": 4})["n_envs"] == 12
     assert to_episode_groups({"n_envs": 10, "group_size": 4})["n_envs"] == 12
+
+
+def test_grpo_env_drops_the_reward_function_and_sets_the_horizon():
+    state = {"group_mode": "state", "exhaustive": True, "horizon": 1, "reward_function": "f:g", "reward_weights": [1.0]}
+    assert to_env_reward(state, "CartPole-v1") == {"group_mode": "state", "exhaustive": True, "horizon": 32}
+    assert to_env_reward(state, "Acrobot-v1")["horizon"] == ENV_REWARD_HORIZONS["Acrobot-v1"] == 64
+    assert to_env_reward(state, "Unknown-v0")["horizon"] == 32  # the default
+    # GRPO's default group mode is "state" and its default horizon 1.
+    assert to_env_reward({"reward_function": "f:g"}, "CartPole-v1") == {"horizon": 32}
+    # A longer horizon already ranks actions with the env reward; episode groups have no horizon.
+    assert to_env_reward({"horizon": 5, "reward_function": "f:g"}, "CartPole-v1") == {"horizon": 5}
+    assert to_env_reward({"group_mode": "episode", "reward_function": "f:g"}, "CartPole-v1") == {"group_mode": "episode"}
+    # Without a reward function, grpo-env is the entry itself.
+    assert to_env_reward({"group_mode": "state", "horizon": 1}, "CartPole-v1") == {"group_mode": "state", "horizon": 1}
+
+    shipped = read_entry(grpo_hyperparams_path(), "CartPole-v1")
+    entry = make_variant("grpo-env").hyperparams("CartPole-v1")
+    assert shipped["reward_function"] and shipped.get("horizon", 1) == 1
+    assert "reward_function" not in entry and entry["horizon"] == 32
+    assert entry == {**{k: v for k, v in shipped.items() if k != "reward_function"}, "horizon": 32}
+    assert make_variant("grpo-env", {"horizon": 4}).hyperparams("CartPole-v1")["horizon"] == 4
+
+
+def test_ppo_shaped_entry():
+    grpo = {"reward_function": "reward_fns.cartpole:reward", "reward_weights": [2.0]}
+    wrapper = {SHAPING_WRAPPER: {"reward_function": "reward_fns.cartpole:reward", "reward_weights": [2.0]}}
+    # No normalisation in the entry: norm_reward on, observations left as they were.
+    assert with_shaped_reward({"n_envs": 8}, grpo) == {
+        "n_envs": 8,
+        "env_wrapper": [wrapper],
+        "normalize": {"norm_obs": False, "norm_reward": True},
+    }
+    # `normalize: true` already normalises rewards (VecNormalize's default): unchanged.
+    assert with_shaped_reward({"normalize": True}, grpo)["normalize"] is True
+    assert with_shaped_reward({"normalize": "dict(norm_obs=True, norm_reward=False)"}, grpo)["normalize"] == {
+        "norm_obs": True,
+        "norm_reward": True,
+    }
+    # The entry's own wrappers stay, outside the shaping wrapper (which must see raw observations).
+    entry = with_shaped_reward({"env_wrapper": "rl_zoo3.wrappers.TimeFeatureWrapper"}, grpo)
+    assert entry["env_wrapper"] == [wrapper, "rl_zoo3.wrappers.TimeFeatureWrapper"]
+    with pytest.raises(ValueError, match="reward_function"):
+        with_shaped_reward({}, {"group_mode": "episode"})
+
+    ppo = read_entry(zoo_hyperparams_path("ppo"), "CartPole-v1")
+    shaped = make_variant("ppo-shaped").hyperparams("CartPole-v1")
+    assert shaped["env_wrapper"][0][SHAPING_WRAPPER]["reward_function"] == "reward_fns.cartpole:reward"
+    assert {k: v for k, v in shaped.items() if k not in ("env_wrapper", "normalize")} == ppo
 
 
 def test_cli_parsing_and_interleaving():
