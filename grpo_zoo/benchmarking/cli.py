@@ -1,7 +1,8 @@
 """
-GRPO vs the zoo's tuned PPO, same evaluation protocol::
+GRPO vs the zoo's tuned PPO, PPO on GRPO's reward and that reward's greedy controller, same evaluation protocol::
 
-    python -m grpo_zoo.benchmark --envs CartPole-v1 Acrobot-v1 --seeds 5 --algos grpo grpo-episode ppo
+    python -m grpo_zoo.benchmark --envs CartPole-v1 Acrobot-v1 --seeds 5 \\
+        --algos grpo grpo-env grpo-episode ppo ppo-shaped greedy
 
 Runs are interleaved (seed 0: A B C, seed 1: A B C, ...) one after the other, each in a fresh single-threaded
 subprocess; the output folder gets ``results.md`` (tables), ``<env>.png`` (learning curves), ``curves.csv``,
@@ -15,6 +16,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -76,7 +78,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=["CartPole-v1"])
     parser.add_argument(
-        "--algos", nargs="+", default=["grpo", "ppo"], help="grpo, grpo-episode, or any rl-zoo3 algorithm (its own yml)"
+        "--algos",
+        nargs="+",
+        default=["grpo", "ppo"],
+        help="grpo, grpo-env, grpo-episode, ppo-shaped, greedy, or any rl-zoo3 algorithm (its own yml)",
     )
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds per (env, algo)")
     parser.add_argument("--first-seed", type=int, default=0)
@@ -92,7 +97,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--eval-freq", nargs="+", metavar="[ENV=]K", help="evaluate every K real steps")
     parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--eval-seed", type=int, default=10_000, help="seed of the (fixed) evaluation episodes")
+    parser.add_argument(
+        "--eval-seed", type=int, default=10_000, help="curve evaluation episode i starts from reset seed EVAL_SEED + i"
+    )
+    parser.add_argument("--final-episodes", type=int, default=100, help="episodes of the final score")
+    parser.add_argument(
+        "--final-seed",
+        type=int,
+        default=1_000_000,
+        help="final episode i starts from reset seed FINAL_SEED + i (disjoint from the curve's and training's seeds)",
+    )
     parser.add_argument("--threshold", nargs="+", metavar="ENV=VALUE", help="score for time-to-threshold")
     parser.add_argument("--set", nargs="+", metavar="ALGO.KEY=VALUE", help="override a yml hyperparameter")
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/<date>_<envs>)")
@@ -101,29 +115,79 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def plan(args: argparse.Namespace) -> list[RunSpec]:
-    """Every run, interleaved over algorithms within each seed."""
+def check_final_seeds(args: argparse.Namespace, max_n_envs: int) -> None:
+    """
+    The final score's reset seeds must be unseen: disjoint from the curve's evaluation seeds and from the seeds the
+    zoo resets training envs with (run seed + env index; eval env: run seed).
+
+    :param max_n_envs: the largest ``n_envs`` of the planned runs
+    """
+    final = range(args.final_seed, args.final_seed + args.final_episodes)
+    used = {
+        "--eval-seed": range(args.eval_seed, args.eval_seed + args.eval_episodes),
+        "training": range(args.first_seed, args.first_seed + args.seeds + max_n_envs),
+    }
+    for name, seeds in used.items():
+        if final.start < seeds.stop and seeds.start < final.stop:
+            raise ValueError(
+                f"the final episodes' reset seeds {final.start}..{final.stop - 1} (`--final-seed`, `--final-episodes`) "
+                f"overlap the {name} seeds {seeds.start}..{seeds.stop - 1}: move `--final-seed`"
+            )
+
+
+def plan(args: argparse.Namespace) -> tuple[list[RunSpec], dict[str, list[str]]]:
+    """
+    Every run, interleaved over algorithms within each seed. The greedy controller does not learn and is
+    deterministic on the final episodes: it runs once per env (with the first seed). Rows that need the grpo
+    entry's reward function (``ppo-shaped``, ``greedy``) are skipped for an env whose entry has none.
+
+    :return: the runs, and per env one line for each row it has no run for, saying why
+    """
     overrides = parse_overrides(args.set)
     grpo_budgets = parse_per_env(args.grpo_budget, args.envs, "--grpo-budget")
     other_budgets = parse_per_env(args.ppo_budget, args.envs, "--ppo-budget")
     algo_budgets = parse_algo_budgets(args.budget)
     eval_freqs = parse_per_env(args.eval_freq, args.envs, "--eval-freq")
-    specs = []
+    specs: list[RunSpec] = []
+    skipped: dict[str, list[str]] = {}
+    max_n_envs = 1
     for env_id in args.envs:
-        variants = [make_variant(algo, overrides.get(algo)) for algo in args.algos]
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            for variant in variants:
+        skipped[env_id], rows = [], []
+        for algo in args.algos:
+            variant = make_variant(algo, overrides.get(algo))
+            reason = variant.skip_reason(env_id)
+            if reason:
+                skipped[env_id].append(f"{algo}: {reason}")
+                continue
+            budget = 0  # the greedy controller does not learn
+            if variant.zoo_algo is not None:
                 budgets = grpo_budgets if variant.zoo_algo == "grpo" else other_budgets
-                budget = budgets.get(env_id, variant.default_budget(env_id))
-                budget = algo_budgets.get((variant.name, env_id), algo_budgets.get((variant.name, None), budget))
-                budget = int(budget * args.budget_scale)
-                eval_freq = int(eval_freqs.get(env_id, DEFAULT_EVAL_FREQ.get(env_id, max(1, budget // 30))))
+                steps = budgets.get(env_id, variant.default_budget(env_id))
+                steps = algo_budgets.get((algo, env_id), algo_budgets.get((algo, None), steps))
+                budget = int(steps * args.budget_scale)
+                max_n_envs = max(max_n_envs, int(variant.hyperparams(env_id).get("n_envs", 1)))
+            eval_freq = int(eval_freqs.get(env_id, DEFAULT_EVAL_FREQ.get(env_id, max(1, budget // 30))))
+            rows.append((variant, budget, eval_freq))
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            for variant, budget, eval_freq in rows:
+                if variant.zoo_algo is None and seed != args.first_seed:
+                    continue
                 specs.append(
                     RunSpec(
-                        env_id, variant.name, seed, budget, eval_freq, args.eval_episodes, args.eval_seed, variant.overrides
+                        env_id=env_id,
+                        algo=variant.name,
+                        seed=seed,
+                        budget=budget,
+                        eval_freq=eval_freq,
+                        n_eval_episodes=args.eval_episodes,
+                        eval_seed=args.eval_seed,
+                        final_episodes=args.final_episodes,
+                        final_seed=args.final_seed,
+                        overrides=variant.overrides,
                     )
                 )
-    return specs
+    check_final_seeds(args, max_n_envs)
+    return specs, skipped
 
 
 def run_name(spec: RunSpec) -> str:
@@ -172,8 +236,72 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_outputs(out: Path, args: argparse.Namespace, results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """Tables, plots, CSV and JSON for every env in ``results``; returns the markdown."""
+ROW_DESCRIPTIONS = {
+    "grpo": "GRPO, the shipped grpo.yml entry",
+    "grpo-env": "the same entry learning from the env reward (reward function dropped; one-step state groups get a "
+    "longer `horizon`)",
+    "grpo-episode": "the same entry as episode groups (shared-seed resets) with the env reward",
+    "ppo": "rl-zoo3's own PPO entry, env reward",
+    "ppo-shaped": "rl-zoo3's PPO entry trained on the grpo entry's reward function (a wrapper outside the Monitor: the "
+    "learner sees the shaped reward, the Monitor and every evaluation the true one), with VecNormalize `norm_reward` "
+    "turned on where the entry does not normalise rewards, as a PPO user would",
+    "greedy": "no learning: the grpo entry's reward function as a one-step greedy controller on copies of the simulator",
+}
+
+
+def protocol_text(args: argparse.Namespace) -> list[str]:
+    """The protocol of ``results.md``, in plain words."""
+    return [
+        "## Protocol",
+        "",
+        "- **Simulator step**: every `env.step` of a simulator: the real env's steps, GRPO's branched probe steps "
+        "(`model.num_probe_steps`) and the greedy controller's probe of every candidate action at every step. "
+        "Cost is counted in simulator steps and CPU seconds of training (evaluation excluded); real steps "
+        "(`model.num_timesteps`) are a secondary figure. PPO's simulator steps are its real steps.",
+        f"- **Learning curve**: every k real steps (and before training and at the end) the deterministic policy plays "
+        f"{args.eval_episodes} episodes, episode i reset with seed {args.eval_seed} + i, the same at every evaluation, "
+        "for every seed and row. 'first' = the first evaluation after training started at or above the threshold "
+        "(the evaluation at step 0 does not count); 'hold' = the first evaluation from which every later one stays "
+        "at or above it.",
+        f"- **Final score**: after training, {args.final_episodes} episodes, episode i reset with seed "
+        f"{args.final_seed:_} + i (never used by the curve, nor by the training envs, which the zoo resets with the "
+        "run seed + env index), played with deterministic actions (as `rl_zoo3.enjoy`) and, on the same episodes, "
+        "with sampled actions. Tables give mean ± std over seeds of each seed's mean over those episodes. The "
+        "greedy controller is deterministic and does not learn: it plays the same episodes once.",
+        "- **Score**: always the Monitor's episode return, i.e. the env's true reward, never a shaped or "
+        "VecNormalize-scaled one; VecNormalize statistics are copied from the training env and frozen first.",
+        "- Runs are interleaved per seed, each in a fresh single-threaded process; wall time is noisy on a shared "
+        "machine, CPU seconds less so. Metrics are mean ± std over seeds; (k/n) = only k of n seeds reached the "
+        "threshold; — = does not apply.",
+    ]
+
+
+def row_notes(env_results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """One line per row: what it is, with the hyperparameters that make it (grpo-env's horizon, ppo-shaped's normalize)."""
+    lines = []
+    for algo, runs in env_results.items():
+        done = [run for run in runs if "error" not in run]
+        note = f"- `{algo}`: {ROW_DESCRIPTIONS.get(algo, f'rl-zoo3 {algo} entry, env reward')}"
+        hyperparams = done[0]["hyperparams"] if done else {}
+        if algo == "grpo-env":
+            note += f"; horizon {hyperparams.get('horizon', 1)}"
+        if algo == "ppo-shaped":
+            note += f"; normalize {hyperparams.get('normalize', False)}"
+        if algo == "greedy" and done:
+            note += f" ({done[0]['final']['deterministic']['n_candidates']} candidate actions)"
+        lines.append(note + ".")
+    return lines
+
+
+def write_outputs(
+    out: Path, args: argparse.Namespace, results: list[dict[str, Any]], meta: dict[str, Any], skipped: dict[str, list[str]]
+) -> str:
+    """
+    Tables, plots, CSV and JSON for every env in ``results``.
+
+    :param skipped: per env, one line for each row it has no run for
+    :return: the markdown of ``results.md``
+    """
     thresholds = {**DEFAULT_THRESHOLDS, **parse_per_env(args.threshold, args.envs, "--threshold")}
     report.write_curves_csv(results, out / "curves.csv")
     envs = list(dict.fromkeys(result["spec"]["env_id"] for result in results))
@@ -186,10 +314,7 @@ def write_outputs(out: Path, args: argparse.Namespace, results: list[dict[str, A
         f"Date: {meta['date']} · machine: {meta['machine']} · versions: "
         + ", ".join(f"{name} {version}" for name, version in meta["versions"].items()),
         "",
-        f"Protocol: deterministic evaluation of {args.eval_episodes} episodes with fixed seeds (from {args.eval_seed}) "
-        "every k real steps, scored with the env's true reward; times exclude evaluation; runs interleaved per seed, "
-        "each in a fresh single-threaded process. Metrics are mean ± std over seeds; (k/n) = only k of n seeds reached "
-        "the threshold. 'hold' = at or above the threshold at every later evaluation.",
+        *protocol_text(args),
     ]
     summaries: dict[str, dict[str, Any]] = {}
     for env_id in envs:
@@ -199,34 +324,61 @@ def write_outputs(out: Path, args: argparse.Namespace, results: list[dict[str, A
         }
         env_results = {algo: runs for algo, runs in env_results.items() if runs}
         summaries[env_id] = {algo: report.summarize(runs, threshold) for algo, runs in env_results.items()}
-        budgets = ", ".join(f"{algo} {runs[0]['spec']['budget']:,}" for algo, runs in env_results.items())
+        budgets = ", ".join(
+            f"{algo} {runs[0]['spec']['budget']:,}" for algo, runs in env_results.items() if runs[0]["spec"]["budget"]
+        )
         eval_freq = next(iter(env_results.values()))[0]["spec"]["eval_freq"]
         lines += [
             "",
-            f"## {env_id} (threshold {threshold:g}; eval every {eval_freq:,} real steps; budgets: {budgets})",
+            f"## {env_id} (threshold {threshold:g}; eval every {eval_freq:,} real steps; real-step budgets: {budgets})",
             "",
-            report.markdown_table(summaries[env_id]),
+            *row_notes(env_results),
+            *[f"- no {line}." for line in skipped.get(env_id, [])],
+            "",
+            report.markdown_table(summaries[env_id], report.SCORE_COLUMNS),
+            "",
+            report.markdown_table(summaries[env_id], report.COST_COLUMNS),
             "",
             f"![{env_id}]({env_id}.png)",
         ]
         failed = [r for runs in env_results.values() for r in runs if "error" in r]
         lines += [f"- failed: {r['spec']['algo']} seed {r['spec']['seed']}: {r['error']}" for r in failed]
-        curves = {algo: [r["curve"] for r in runs if "error" not in r] for algo, runs in env_results.items()}
-        report.plot_env(env_id, curves, eval_freq, threshold, out / f"{env_id}.png")
+        curves = {algo: [r["curve"] for r in runs if "error" not in r and r["curve"]] for algo, runs in env_results.items()}
+        levels = {
+            algo: statistics.fmean(summary["final_deterministic"])
+            for algo, summary in summaries[env_id].items()
+            if not curves[algo] and summary["final_deterministic"]
+        }
+        report.plot_env(env_id, curves, eval_freq, threshold, out / f"{env_id}.png", levels)
     markdown = "\n".join(lines) + "\n"
     (out / "results.md").write_text(markdown)
     (out / "summary.json").write_text(json.dumps(summaries, indent=1))
     return markdown
 
 
+def status_line(result: dict[str, Any]) -> str:
+    """One line on a finished run, for the console."""
+    if "error" in result:
+        return result["error"]
+    final = result["final"]["deterministic"]
+    text = f"final {final['mean']:.1f} over {len(final['returns'])} ep. (det.)"
+    if result["curve"]:
+        text += f", last eval {result['curve'][-1]['mean_return']:.1f}"
+        text += f", {result['real_steps']:,} real / {result['sim_steps']:,} sim steps, {result['train_cpu_s']:.0f} CPU s train"
+    else:
+        text += f", {result['sim_per_real']:.0f} sim steps per real step, {final['cpu_s_per_episode']:.2f} CPU s/episode"
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = args.out or Path("benchmarks/results") / f"{datetime.date.today():%Y-%m-%d}_{'_'.join(args.envs)}"
     out.mkdir(parents=True, exist_ok=True)
-    specs = plan(args)
+    specs, skipped = plan(args)
     meta_path = out / "meta.json"
     if args.replot and meta_path.exists():
         meta = json.loads(meta_path.read_text())
+        skipped = meta.get("skipped", skipped)
     else:
         meta = {
             "command": shlex.join(["python", "-m", "grpo_zoo.benchmark", *(sys.argv[1:] if argv is None else argv)]),
@@ -234,6 +386,7 @@ def main(argv: list[str] | None = None) -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS=1, torch 1 thread",
             "versions": versions(),
             "runs": [asdict(spec) for spec in specs],
+            "skipped": skipped,
         }
         meta_path.write_text(json.dumps(meta, indent=1))
 
@@ -250,10 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         result = run_in_subprocess(spec, out)
         results.append(result)
-        status = result.get("error") or "final {:.1f}, {:,} real / {:,} sim steps, {:.0f} s train".format(
-            result["curve"][-1]["mean_return"], result["real_steps"], result["sim_steps"], result["train_wall_s"]
-        )
-        print(f"[{i}/{len(specs)}] {run_name(spec)}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
-        write_outputs(out, args, results, meta)  # partial results survive an interrupted benchmark
-    print(write_outputs(out, args, results, meta))
+        print(f"[{i}/{len(specs)}] {run_name(spec)}: {status_line(result)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        write_outputs(out, args, results, meta, skipped)  # partial results survive an interrupted benchmark
+    print(write_outputs(out, args, results, meta, skipped))
     print(f"Written to {out}")

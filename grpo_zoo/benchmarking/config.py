@@ -1,6 +1,7 @@
-"""Benchmark defaults (issue 4's targets) and where each algorithm's hyperparameters live."""
+"""Benchmark defaults (issue 4's targets) and the rows of the benchmark: which yml entry each one trains, edited how."""
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,30 @@ DEFAULT_EVAL_FREQ: dict[str, int] = {
     "LunarLanderContinuous-v3": 25_000,
 }
 
+# `grpo-env`: the horizon of state groups scored with the env's own reward, where the entry's one-step reward
+# function is dropped. A one-step env reward cannot rank actions (CartPole pays +1 whatever the action,
+# Acrobot and MountainCar -1, Pendulum's reward is a cost of the state *before* the step plus 0.001 u^2), so
+# each member follows pi_old for `horizon - 1` more steps. Untuned guesses, not results: long enough for an
+# action's consequences to show in the env reward (a falling pole within ~30 steps; Acrobot and MountainCar
+# pay only on reaching the goal, so longer), short enough to keep probes affordable. `--set grpo-env.horizon=H`.
+ENV_REWARD_HORIZONS: dict[str, int] = {
+    "CartPole-v1": 32,
+    "Pendulum-v1": 32,
+    "Acrobot-v1": 64,
+    "MountainCar-v0": 64,
+    "MountainCarContinuous-v0": 64,
+}
+DEFAULT_ENV_REWARD_HORIZON = 32
+
 # Keys that only mean something for state groups (dropped for the episode-groups variant).
 STATE_ONLY_KEYS = ("reward_function", "reward_weights", "horizon", "exhaustive")
+REWARD_KEYS = ("reward_function", "reward_weights")
+
+# `ppo-shaped`: the env wrapper (outside the Monitor) that hands the learner the grpo entry's reward function.
+SHAPING_WRAPPER = "grpo_zoo.benchmarking.shaping.ShapedReward"
+
+# Rows whose learner or controller is the grpo entry's reward function: none without one.
+REWARD_FUNCTION_ROWS = ("ppo-shaped", "greedy")
 
 
 def grpo_hyperparams_path() -> Path:
@@ -80,12 +103,13 @@ def read_entry(config: Path, env_id: str) -> dict[str, Any]:
     raise ValueError(f"No entry for {env_id} (and no `default:`) in {config}")
 
 
-def to_episode_groups(hyperparams: dict[str, Any]) -> dict[str, Any]:
+def to_episode_groups(hyperparams: dict[str, Any], env_id: str | None = None) -> dict[str, Any]:
     """
     Turn a state-groups entry into its episode-groups twin: ``group_mode="episode"``, the env's own reward,
     state-only keys dropped, and ``n_envs`` rounded up to a multiple of ``group_size`` (at least two groups).
 
     :param hyperparams: a grpo.yml entry (unprocessed)
+    :param env_id: unused (the signature of every row's edit)
     :return: a new dict
     """
     if hyperparams.get("group_mode") == "episode":
@@ -98,39 +122,127 @@ def to_episode_groups(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
+def to_env_reward(hyperparams: dict[str, Any], env_id: str) -> dict[str, Any]:
+    """
+    The same entry learning from the env's reward: ``reward_function`` and ``reward_weights`` dropped. State
+    groups scored one step ahead (``horizon`` 1, GRPO's default) get ``ENV_REWARD_HORIZONS[env_id]`` instead,
+    since a one-step env reward cannot rank actions; ``exhaustive`` and everything else stay.
+
+    :param hyperparams: a grpo.yml entry (unprocessed)
+    :param env_id: the env, for its horizon
+    :return: a new dict (the entry itself if it has no reward function)
+    """
+    if hyperparams.get("reward_function") is None:
+        return dict(hyperparams)
+    new = {key: value for key, value in hyperparams.items() if key not in REWARD_KEYS}
+    if new.get("group_mode", "state") == "state" and int(new.get("horizon", 1)) == 1:
+        new["horizon"] = ENV_REWARD_HORIZONS.get(env_id, DEFAULT_ENV_REWARD_HORIZON)
+    return new
+
+
+def _eval_normalize(normalize: Any) -> dict[str, Any]:
+    """The zoo's ``normalize`` value as VecNormalize kwargs (it evals strings such as ``"dict(norm_obs=True)"``)."""
+    if isinstance(normalize, str):
+        normalize = eval(normalize, {"__builtins__": {}, "dict": dict})
+    if isinstance(normalize, dict):
+        return dict(normalize)
+    return {} if normalize else {"norm_obs": False, "norm_reward": False}
+
+
+def with_shaped_reward(hyperparams: dict[str, Any], grpo_entry: dict[str, Any]) -> dict[str, Any]:
+    """
+    A zoo entry trained on ``grpo_entry``'s reward function: :class:`~grpo_zoo.benchmarking.shaping.ShapedReward`
+    becomes the first ``env_wrapper`` (the zoo wraps it around the Monitor, which keeps the true reward), and
+    VecNormalize's ``norm_reward`` is turned on when the entry does not normalise rewards (the entry's
+    ``norm_obs`` choice kept): unnormalised, a shaped reward ~10x the env's scale stopped PPO from learning.
+
+    :param hyperparams: the zoo algorithm's entry (unprocessed)
+    :param grpo_entry: the grpo.yml entry that has the reward function
+    :return: a new dict
+    """
+    if grpo_entry.get("reward_function") is None:
+        raise ValueError("`ppo-shaped` needs a grpo.yml entry with a `reward_function`, this one has none")
+    new = dict(hyperparams)
+    kwargs = {"reward_function": grpo_entry["reward_function"]}
+    if grpo_entry.get("reward_weights") is not None:
+        kwargs["reward_weights"] = grpo_entry["reward_weights"]
+    wrappers = new.get("env_wrapper") or []
+    # The zoo applies a list of wrappers in order, the first innermost: the shaping wrapper sees raw observations.
+    new["env_wrapper"] = [{SHAPING_WRAPPER: kwargs}, *(wrappers if isinstance(wrappers, list) else [wrappers])]
+    normalize = _eval_normalize(new.get("normalize", False))
+    if not normalize.get("norm_reward", True):  # VecNormalize's default is norm_reward=True
+        new["normalize"] = {**normalize, "norm_reward": True}
+    return new
+
+
+Edit = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
 @dataclass
 class Variant:
-    """One row of the benchmark: a zoo algorithm, its yml file, and edits to its env entry."""
+    """
+    One row of the benchmark: a yml entry, an edit of it, and who uses it.
+
+    :param name: the row's name (``--algos``)
+    :param zoo_algo: the algorithm rl-zoo3 trains on the entry, or None for the (untrained) greedy controller
+    :param config: the yml file the entry comes from
+    :param edit: ``edit(entry, env_id)`` -> the entry this row uses
+    :param overrides: hyperparameters replacing the edited entry's (``--set``, applied last)
+    """
 
     name: str
-    zoo_algo: str
+    zoo_algo: str | None
     config: Path
-    episode_groups: bool = False
+    edit: Edit | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def hyperparams(self, env_id: str) -> dict[str, Any]:
         """:return: the unprocessed entry used for ``env_id`` (what ExperimentManager will preprocess)."""
         entry = read_entry(self.config, env_id)
-        if self.episode_groups:
-            entry = to_episode_groups(entry)
+        if self.edit is not None:
+            entry = self.edit(entry, env_id)
         entry.update(self.overrides)
         return entry
 
     def default_budget(self, env_id: str) -> int:
+        """:return: real steps to train for (0 for the greedy controller, which does not learn)."""
+        if self.zoo_algo is None:
+            return 0
         if self.zoo_algo == "grpo" and env_id in GRPO_BUDGETS:
             return GRPO_BUDGETS[env_id]
         return int(float(self.hyperparams(env_id)["n_timesteps"]))
 
+    def skip_reason(self, env_id: str) -> str | None:
+        """:return: why this row has no run on ``env_id`` (the grpo entry has no reward function), else None."""
+        if self.name not in REWARD_FUNCTION_ROWS:
+            return None
+        if read_entry(grpo_hyperparams_path(), env_id).get("reward_function") is not None:
+            return None
+        return f"the grpo entry of {env_id} learns from the env reward (no reward_function), so there is no shaped reward"
+
+
+def _shape_with_grpo_reward(entry: dict[str, Any], env_id: str) -> dict[str, Any]:
+    return with_shaped_reward(entry, read_entry(grpo_hyperparams_path(), env_id))
+
 
 def make_variant(name: str, overrides: dict[str, Any] | None = None) -> Variant:
     """
-    :param name: ``grpo`` (shipped grpo.yml, state groups as tuned), ``grpo-episode`` (same entry, episode
-        groups with the env reward) or any rl-zoo3 algorithm with its own yml (``ppo``, ``a2c``...)
-    :param overrides: hyperparameters replacing the yml entry's (applied last)
+    :param name: ``grpo`` (shipped grpo.yml entry), ``grpo-env`` (the same, env reward), ``grpo-episode`` (the
+        same, episode groups with the env reward), ``ppo-shaped`` (rl-zoo3's PPO entry trained on the grpo
+        entry's reward function), ``greedy`` (that reward function as a one-step greedy controller, no learning)
+        or any rl-zoo3 algorithm with its own yml (``ppo``, ``a2c``...)
+    :param overrides: hyperparameters replacing the (edited) yml entry's (applied last)
     """
     overrides = overrides or {}
-    if name == "grpo":
-        return Variant(name, "grpo", grpo_hyperparams_path(), overrides=overrides)
-    if name == "grpo-episode":
-        return Variant(name, "grpo", grpo_hyperparams_path(), episode_groups=True, overrides=overrides)
-    return Variant(name, name, zoo_hyperparams_path(name), overrides=overrides)
+    rows: dict[str, tuple[str | None, Edit | None]] = {
+        "grpo": ("grpo", None),
+        "grpo-env": ("grpo", to_env_reward),
+        "grpo-episode": ("grpo", to_episode_groups),
+        "greedy": (None, None),
+    }
+    if name in rows:
+        zoo_algo, edit = rows[name]
+        return Variant(name, zoo_algo, grpo_hyperparams_path(), edit, overrides)
+    if name == "ppo-shaped":
+        return Variant(name, "ppo", zoo_hyperparams_path("ppo"), _shape_with_grpo_reward, overrides)
+    return Variant(name, name, zoo_hyperparams_path(name), None, overrides)

@@ -1,7 +1,6 @@
 """Turn per-run results into the benchmark's outputs: threshold metrics, markdown tables, CSV curves, PNG plots."""
 
 import csv
-import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -30,30 +29,46 @@ def threshold_metrics(curve: list[dict[str, float]], threshold: float) -> dict[s
     return {"first": first, "hold": hold}
 
 
+def _final(result: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The run's final score with deterministic or stochastic actions (None: not applicable, or an older run)."""
+    return (result.get("final") or {}).get(name)
+
+
 def summarize(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     """
-    Aggregate the seeds of one (env, algorithm).
+    Aggregate the seeds of one (env, algorithm). A metric that does not apply to a run (the greedy controller
+    has no curve and no stochastic policy) leaves it out of that metric's list; a threshold never reached is None.
 
     :param results: run results (``run.run`` output; a failed run has ``"error"``)
     :param threshold: the env's threshold
-    :return: per-metric lists over seeds (``None`` where a seed never reached the threshold)
+    :return: per-metric lists over seeds
     """
     done = [result for result in results if "error" not in result]
+    learners = [result for result in done if result["curve"]]
     summary: dict[str, Any] = {"n_runs": len(results), "n_failed": len(results) - len(done), "threshold": threshold}
-    summary["final"] = [result["curve"][-1]["mean_return"] for result in done]
-    for key in ("real_steps", "sim_steps", "train_wall_s", "train_cpu_s", "peak_rss_mb"):
-        summary[key] = [result[key] for result in done]
-    summary["real_steps_per_s"] = [result["real_steps"] / result["train_wall_s"] for result in done]
-    summary["sim_steps_per_s"] = [result["sim_steps"] / result["train_wall_s"] for result in done]
+    for name in ("deterministic", "stochastic"):
+        finals = [final for final in (_final(result, name) for result in done) if final is not None]
+        summary[f"final_{name}"] = [final["mean"] for final in finals]
+        summary[f"final_{name}_cpu_s_per_episode"] = [final["cpu_s_per_episode"] for final in finals]
+        if name == "deterministic":
+            summary["final_episodes"] = sorted({len(final["returns"]) for final in finals})
+    summary["last_eval"] = [result["curve"][-1]["mean_return"] for result in learners]
+    for key in ("real_steps", "sim_steps", "train_wall_s", "train_cpu_s"):
+        summary[key] = [result[key] for result in learners]
+    summary["sim_steps_per_cpu_s"] = [result["sim_steps"] / result["train_cpu_s"] for result in learners]
+    summary["sim_per_real"] = [
+        result.get("sim_per_real", result["sim_steps"] / max(1, result["real_steps"])) for result in done
+    ]
+    summary["peak_rss_mb"] = [result["peak_rss_mb"] for result in done]
     for when in ("first", "hold"):
-        rows = [threshold_metrics(result["curve"], threshold)[when] for result in done]
+        rows = [threshold_metrics(result["curve"], threshold)[when] for result in learners]
         for key in ("real_steps", "sim_steps", "wall_s", "cpu_s"):
             summary[f"{when}_{key}"] = [None if row is None else row[key] for row in rows]
     return summary
 
 
 def _mean_std(values: list[float | None], fmt: str = ",.0f") -> str:
-    """``mean ± std`` of the non-missing values, with ``(k/n)`` when some are missing."""
+    """``mean ± std`` of the non-missing values, with ``(k/n)`` when some are missing, ``—`` when not applicable."""
     present = [value for value in values if value is not None]
     if not present:
         return "—" if not values else f"never (0/{len(values)})"
@@ -65,32 +80,44 @@ def _mean_std(values: list[float | None], fmt: str = ",.0f") -> str:
     return text
 
 
-TABLE_COLUMNS = (
-    ("algo", None, None),
-    ("final return", "final", ".1f"),
-    ("real steps to first ≥ thr", "first_real_steps", ",.0f"),
-    ("sim steps to first", "first_sim_steps", ",.0f"),
-    ("wall s to first", "first_wall_s", ",.1f"),
+# (column, summary key, format): what a result costs, in simulator steps (probes included) and CPU seconds.
+SCORE_COLUMNS = (
+    ("final ({n} ep., det.)", "final_deterministic", ".1f"),
+    ("final (stoch.)", "final_stochastic", ".1f"),
+    ("last curve eval", "last_eval", ".1f"),
+    ("sim steps to first ≥ thr", "first_sim_steps", ",.0f"),
     ("CPU s to first", "first_cpu_s", ",.1f"),
+    ("sim steps to hold", "hold_sim_steps", ",.0f"),
+    ("CPU s to hold", "hold_cpu_s", ",.1f"),
+    ("real steps to first", "first_real_steps", ",.0f"),
     ("real steps to hold", "hold_real_steps", ",.0f"),
-    ("wall s to hold", "hold_wall_s", ",.1f"),
-    ("real steps", "real_steps", ",.0f"),
-    ("sim steps (incl. probes)", "sim_steps", ",.0f"),
-    ("real steps/s", "real_steps_per_s", ",.0f"),
-    ("sim steps/s", "sim_steps_per_s", ",.0f"),
+)
+COST_COLUMNS = (
+    ("sim steps / real step", "sim_per_real", ",.1f"),
+    ("train real steps", "real_steps", ",.0f"),
+    ("train sim steps", "sim_steps", ",.0f"),
+    ("train CPU s", "train_cpu_s", ",.1f"),
     ("train wall s", "train_wall_s", ",.1f"),
+    ("train sim steps / CPU s", "sim_steps_per_cpu_s", ",.0f"),
+    ("CPU s / final episode (det.)", "final_deterministic_cpu_s_per_episode", ",.3f"),
     ("peak RSS MB", "peak_rss_mb", ",.0f"),
 )
 
 
-def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
-    """:param summaries: algo -> ``summarize`` output, for one env"""
-    lines = ["| " + " | ".join(name for name, _, _ in TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
+def markdown_table(summaries: dict[str, dict[str, Any]], columns: tuple[tuple[str, str, str], ...] = SCORE_COLUMNS) -> str:
+    """
+    :param summaries: algo -> ``summarize`` output, for one env
+    :param columns: (header, summary key, number format); ``{n}`` in a header is the number of final episodes
+    """
+    n_final = sorted({n for summary in summaries.values() for n in summary.get("final_episodes", [])})
+    headers = [header.format(n="/".join(map(str, n_final)) or "?") for header, _, _ in columns]
+    lines = ["| algo | " + " | ".join(headers) + " |", "|" + "---|" * (len(columns) + 1)]
     for algo, summary in summaries.items():
-        cells = [f"{algo} ({summary['n_runs'] - summary['n_failed']} seeds)"]
+        n_done = summary["n_runs"] - summary["n_failed"]
+        cells = [f"{algo} ({n_done} seed{'s' if n_done != 1 else ''})"]
         if summary["n_failed"]:
             cells[0] += f", {summary['n_failed']} failed"
-        cells += [_mean_std(summary[key], fmt) for _, key, fmt in TABLE_COLUMNS[1:]]
+        cells += [_mean_std(summary[key], fmt) for _, key, fmt in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -108,29 +135,42 @@ def write_curves_csv(results: list[dict[str, Any]], path: Path) -> None:
                 writer.writerow((spec["env_id"], spec["algo"], spec["seed"], *(row[key] for key in CURVE_FIELDS)))
 
 
-def _band(curves: list[list[dict[str, float]]], eval_freq: int):
-    """Mean and std of return (and mean wall time) over seeds, on the nominal grid 0, k, 2k... of real steps."""
-    by_point: dict[int, list[tuple[float, float]]] = defaultdict(list)
+def _band(curves: list[list[dict[str, float]]], eval_freq: int) -> dict[str, list[float]]:
+    """
+    Mean and std of return over seeds, with the mean simulator steps and CPU seconds behind each point: seeds are
+    aligned on the nominal grid 0, k, 2k... of real steps (where evaluations fire).
+    """
+    by_point: dict[int, list[dict[str, float]]] = defaultdict(list)
     for curve in curves:
         for row in curve:
             # Evaluations fire at the first step >= i*k (n_envs granularity): bin them to i*k; the final one is exact.
-            point = math.floor(row["real_steps"] / eval_freq) * eval_freq if row is not curve[-1] else row["real_steps"]
-            by_point[point].append((row["mean_return"], row["wall_s"]))
+            point = int(row["real_steps"] // eval_freq * eval_freq) if row is not curve[-1] else int(row["real_steps"])
+            by_point[point].append(row)
     # Keep points every seed reached (a budget cut by rounding leaves a ragged end).
-    points = sorted(point for point, values in by_point.items() if len(values) == len(curves))
-    mean = [statistics.fmean(v for v, _ in by_point[p]) for p in points]
-    std = [statistics.pstdev([v for v, _ in by_point[p]]) for p in points]
-    wall = [statistics.fmean(w for _, w in by_point[p]) for p in points]
-    return points, mean, std, wall
+    points = sorted(point for point, rows in by_point.items() if len(rows) == len(curves))
+    band: dict[str, list[float]] = {"real_steps": [float(point) for point in points]}
+    band["mean"] = [statistics.fmean(row["mean_return"] for row in by_point[p]) for p in points]
+    band["std"] = [statistics.pstdev([row["mean_return"] for row in by_point[p]]) for p in points]
+    for key in ("sim_steps", "cpu_s"):
+        band[key] = [statistics.fmean(row[key] for row in by_point[p]) for p in points]
+    return band
 
 
 def plot_env(
-    env_id: str, curves: dict[str, list[list[dict[str, float]]]], eval_freq: int, threshold: float, path: Path
+    env_id: str,
+    curves: dict[str, list[list[dict[str, float]]]],
+    eval_freq: int,
+    threshold: float,
+    path: Path,
+    levels: dict[str, float] | None = None,
 ) -> None:
     """
-    Learning curves of every algorithm on one env: mean ± std over seeds, against real steps and train wall time.
+    Learning curves of every algorithm on one env: mean ± std over seeds, against simulator steps (probes
+    included) and train CPU seconds, both on log axes (costs differ by orders of magnitude; the evaluation
+    before training is left out).
 
     :param curves: algo -> one curve per seed
+    :param levels: algo -> final score of a row without a curve (the greedy controller), drawn as a level line
     """
     import matplotlib
 
@@ -142,14 +182,21 @@ def plot_env(
     for algo, seed_curves in curves.items():
         if not seed_curves:
             continue
-        points, mean, std, wall = _band(seed_curves, eval_freq)
-        mean_, std_ = np.array(mean), np.array(std)
+        band = _band(seed_curves, eval_freq)
+        mean, std = np.array(band["mean"]), np.array(band["std"])
         label = f"{algo} ({len(seed_curves)} seeds)"
-        for ax, x in zip(axes, (points, wall), strict=True):
-            (line,) = ax.plot(x, mean_, label=label)
-            ax.fill_between(x, mean_ - std_, mean_ + std_, color=line.get_color(), alpha=0.2)
-    for ax, xlabel in zip(axes, ("real env steps", "train wall time [s] (evaluation excluded)"), strict=True):
+        shown = np.array(band["real_steps"]) > 0  # a log axis has no 0: the evaluation before training is left out
+        for ax, key in zip(axes, ("sim_steps", "cpu_s"), strict=True):
+            x = np.array(band[key])
+            (line,) = ax.plot(x[shown], mean[shown], label=label)
+            ax.fill_between(x[shown], (mean - std)[shown], (mean + std)[shown], color=line.get_color(), alpha=0.2)
+    for algo, level in (levels or {}).items():
+        for ax in axes:
+            ax.axhline(level, linestyle=":", linewidth=1.5, color="black", label=f"{algo} (final, no learning)")
+    xlabels = ("simulator steps (real + probes), log", "train CPU seconds (evaluation excluded), log")
+    for ax, xlabel in zip(axes, xlabels, strict=True):
         ax.axhline(threshold, color="gray", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+        ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("deterministic eval return (true reward)")

@@ -3,13 +3,13 @@ One benchmark run (one algorithm, env and seed), meant to be executed in its own
 is per run: ``python -m grpo_zoo.benchmarking.run SPEC.json RESULT.json``.
 
 The model and its envs come from rl-zoo3's ``ExperimentManager`` (schedules, ``policy_kwargs``, ``normalize``,
-``n_envs`` exactly as ``python -m rl_zoo3.train`` would), evaluation from :class:`EvalRecorder`.
+``n_envs``, ``env_wrapper`` exactly as ``python -m rl_zoo3.train`` would), the learning curve and the final score
+from :mod:`grpo_zoo.benchmarking.evaluation`; the ``greedy`` row from :mod:`grpo_zoo.benchmarking.greedy`.
 """
 
 import argparse
 import json
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -30,79 +30,10 @@ class RunSpec:
     budget: int  # real env steps
     eval_freq: int  # evaluate every k real steps
     n_eval_episodes: int = 10
-    eval_seed: int = 10_000  # the same evaluation episodes for every algorithm, seed and evaluation
+    eval_seed: int = 10_000  # curve episode i starts from reset seed eval_seed + i, at every evaluation
+    final_episodes: int = 100
+    final_seed: int = 1_000_000  # final episode i starts from reset seed final_seed + i
     overrides: dict[str, Any] = field(default_factory=dict)
-
-
-def _make_callback_class():
-    # Deferred so that importing this module (e.g. from the CLI parent) does not import torch / SB3.
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.evaluation import evaluate_policy
-    from stable_baselines3.common.vec_env import sync_envs_normalization
-
-    class EvalRecorder(BaseCallback):
-        """
-        Deterministic evaluation on fixed episode seeds every ``eval_freq`` real steps (and at 0 and at the end),
-        scored with the env's true reward (the Monitor's episode return, under any reward shaping or
-        normalisation). The clock excludes the time spent evaluating. VecNormalize statistics are copied from
-        the training env first, as the zoo's EvalCallback does.
-        """
-
-        def __init__(self, eval_env, eval_freq: int, n_eval_episodes: int, eval_seed: int):
-            super().__init__()
-            self.eval_env = eval_env
-            self.eval_freq = eval_freq
-            self.n_eval_episodes = n_eval_episodes
-            self.eval_seed = eval_seed
-            self.rows: list[dict[str, float]] = []
-            self.next_eval = 0
-            self.eval_wall = self.eval_cpu = 0.0
-
-        def _on_training_start(self) -> None:
-            self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
-            self.evaluate()
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next_eval:
-                self.evaluate()
-            return True
-
-        def _on_training_end(self) -> None:
-            if not self.rows or self.rows[-1]["real_steps"] != self.model.num_timesteps:
-                self.evaluate()
-
-        def evaluate(self) -> None:
-            wall, cpu = time.perf_counter(), time.process_time()
-            train_wall = wall - self.wall0 - self.eval_wall
-            train_cpu = cpu - self.cpu0 - self.eval_cpu
-            sync_envs_normalization(self.model.get_env(), self.eval_env)
-            self.eval_env.seed(self.eval_seed)
-            returns, lengths = evaluate_policy(
-                self.model,
-                self.eval_env,
-                n_eval_episodes=self.n_eval_episodes,
-                deterministic=True,
-                return_episode_rewards=True,
-                warn=False,
-            )
-            real_steps = int(self.model.num_timesteps)
-            probe_steps = int(getattr(self.model, "num_probe_steps", 0))
-            self.rows.append(
-                {
-                    "real_steps": real_steps,
-                    "sim_steps": real_steps + probe_steps,
-                    "wall_s": train_wall,
-                    "cpu_s": train_cpu,
-                    "mean_return": statistics.fmean(returns),
-                    "std_return": statistics.pstdev(returns),
-                    "mean_length": statistics.fmean(lengths),
-                }
-            )
-            self.next_eval = (real_steps // self.eval_freq + 1) * self.eval_freq
-            self.eval_wall += time.perf_counter() - wall
-            self.eval_cpu += time.process_time() - cpu
-
-    return EvalRecorder
 
 
 def register_grpo() -> None:
@@ -121,12 +52,93 @@ def register_grpo() -> None:
         ALGOS["grpo"] = GRPO
 
 
+def make_experiment(spec: RunSpec, entry: dict[str, Any], zoo_algo: str, log_folder: str) -> Any:
+    """
+    rl-zoo3's ``ExperimentManager`` for ``entry``: it goes through the zoo's own reading and preprocessing (a
+    one-entry yml file in ``log_folder``), so schedules, ``policy_kwargs``, ``normalize``, ``n_envs`` and
+    ``env_wrapper`` are exactly what ``python -m rl_zoo3.train`` would make of them.
+
+    :param spec: the run (env, seed, budget)
+    :param entry: the (edited) yml entry
+    :param zoo_algo: the zoo algorithm that trains it
+    :param log_folder: where the zoo may write
+    :return: the experiment manager (``setup_experiment()`` not yet called)
+    """
+    if zoo_algo == "grpo":
+        register_grpo()
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    config = Path(log_folder) / f"{zoo_algo}.yml"
+    config.write_text(yaml.safe_dump({spec.env_id: entry}))
+    return ExperimentManager(
+        argparse.Namespace(),
+        zoo_algo,
+        spec.env_id,
+        log_folder=log_folder,
+        n_timesteps=spec.budget,
+        eval_freq=0,  # the zoo's EvalCallback is replaced by EvalRecorder
+        seed=spec.seed,
+        log_interval=-1,  # the model's default (ExperimentManager's 0 means every iteration)
+        verbose=0,
+        config=str(config),
+        device="cpu",
+    )
+
+
+def train_and_score(spec: RunSpec, entry: dict[str, Any], zoo_algo: str) -> dict[str, Any]:
+    """
+    Train with the zoo, recording the learning curve, then score the final policy.
+
+    :return: the curve (one row per evaluation), the final score and training totals
+    """
+    from grpo_zoo.benchmarking.evaluation import EvalRecorder, final_score
+
+    with tempfile.TemporaryDirectory(prefix="grpo-bench-") as tmp:
+        exp_manager = make_experiment(spec, entry, zoo_algo, tmp)
+        model, _ = exp_manager.setup_experiment()  # type: ignore[misc]
+        eval_env = exp_manager.create_envs(1, eval_env=True)
+        recorder = EvalRecorder(eval_env, spec.eval_freq, range(spec.eval_seed, spec.eval_seed + spec.n_eval_episodes))
+        exp_manager.callbacks.append(recorder)
+        exp_manager.learn(model)
+        final = final_score(model, eval_env, range(spec.final_seed, spec.final_seed + spec.final_episodes))
+        eval_env.close()
+    last = recorder.rows[-1]
+    return {
+        "curve": recorder.rows,
+        "final": final,
+        "real_steps": last["real_steps"],
+        "sim_steps": last["sim_steps"],
+        "sim_per_real": last["sim_steps"] / max(1, last["real_steps"]),
+        "train_wall_s": last["wall_s"],
+        "train_cpu_s": last["cpu_s"],
+        "eval_wall_s": recorder.eval_wall,
+    }
+
+
+def greedy_score(spec: RunSpec, entry: dict[str, Any]) -> dict[str, Any]:
+    """The greedy controller on the final episodes: no training, no curve."""
+    from grpo_zoo.benchmarking.greedy import evaluate_greedy
+
+    seeds = range(spec.final_seed, spec.final_seed + spec.final_episodes)
+    score = evaluate_greedy(spec.env_id, entry.get("reward_function"), entry.get("reward_weights"), seeds)
+    return {
+        "curve": [],
+        "final": {"deterministic": score, "stochastic": None},
+        "real_steps": 0,
+        "sim_steps": 0,
+        "sim_per_real": score["sim_steps"] / score["real_steps"],
+        "train_wall_s": 0.0,
+        "train_cpu_s": 0.0,
+        "eval_wall_s": 0.0,
+    }
+
+
 def run(spec: RunSpec) -> dict[str, Any]:
     """
-    Train one model and evaluate it along the way.
+    One run: train and evaluate a zoo algorithm, or play the greedy controller.
 
     :param spec: the run
-    :return: the curve (one row per evaluation) and totals, JSON-serialisable
+    :return: the curve (one row per evaluation), the final score and totals, JSON-serialisable
     """
     import torch as th
 
@@ -134,49 +146,18 @@ def run(spec: RunSpec) -> dict[str, Any]:
     from grpo_zoo.benchmarking.config import make_variant
 
     variant = make_variant(spec.algo, spec.overrides)
-    if variant.zoo_algo == "grpo":
-        register_grpo()
-    from rl_zoo3.exp_manager import ExperimentManager
-
     entry = variant.hyperparams(spec.env_id)
-
     wall0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="grpo-bench-") as tmp:
-        # The (possibly edited) entry goes through the zoo's own reading and preprocessing.
-        config = Path(tmp) / f"{variant.zoo_algo}.yml"
-        config.write_text(yaml.safe_dump({spec.env_id: entry}))
-        exp_manager = ExperimentManager(
-            argparse.Namespace(),
-            variant.zoo_algo,
-            spec.env_id,
-            log_folder=tmp,
-            n_timesteps=spec.budget,
-            eval_freq=0,  # the zoo's EvalCallback is replaced by EvalRecorder
-            seed=spec.seed,
-            log_interval=-1,  # the model's default (ExperimentManager's 0 means every iteration)
-            verbose=0,
-            config=str(config),
-            device="cpu",
-        )
-        model, _ = exp_manager.setup_experiment()  # type: ignore[misc]
-        eval_env = exp_manager.create_envs(1, eval_env=True)
-        recorder = _make_callback_class()(eval_env, spec.eval_freq, spec.n_eval_episodes, spec.eval_seed)
-        exp_manager.callbacks.append(recorder)
-        exp_manager.learn(model)
-        eval_env.close()
-
-    last = recorder.rows[-1]
+    if variant.zoo_algo is None:
+        result = greedy_score(spec, entry)
+    else:
+        result = train_and_score(spec, entry, variant.zoo_algo)
     return {
         "spec": asdict(spec),
         "zoo_algo": variant.zoo_algo,
         "config": str(variant.config),
         "hyperparams": {key: value if isinstance(value, (int, float, bool)) else str(value) for key, value in entry.items()},
-        "curve": recorder.rows,
-        "real_steps": last["real_steps"],
-        "sim_steps": last["sim_steps"],
-        "train_wall_s": last["wall_s"],
-        "train_cpu_s": last["cpu_s"],
-        "eval_wall_s": recorder.eval_wall,
+        **result,
         "total_wall_s": time.perf_counter() - wall0,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
     }

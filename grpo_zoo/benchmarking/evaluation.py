@@ -1,0 +1,147 @@
+"""
+Evaluation on fixed reset seeds, scored with the env's true reward: the learning curve (:class:`EvalRecorder`)
+and the final score (:func:`final_score`).
+
+SB3's ``evaluate_policy`` on a VecEnv of one env reseeds it once (``env.seed(seed)`` before its ``reset``); later
+episodes start wherever the env's RNG stream puts them. Here every episode ``i`` starts with ``env.seed(seeds[i])``
+and ``env.reset()``, so the set of reset seeds is exactly ``seeds`` and two protocols with disjoint seed ranges
+share no episode start. The score is the Monitor's episode return (``info["episode"]["r"]``): the env's true
+reward, under any reward wrapper outside the Monitor or VecNormalize's reward scaling.
+"""
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization, unwrap_vec_normalize
+
+
+def evaluate_episodes(
+    model: BaseAlgorithm, env: VecEnv, seeds: Sequence[int], deterministic: bool = True
+) -> tuple[list[float], list[int]]:
+    """
+    One episode per reset seed, as ``rl_zoo3.enjoy`` plays them (``model.predict`` with the recurrent state and
+    episode starts), scored by the Monitor.
+
+    :param model: the policy
+    :param env: a VecEnv of one Monitor-wrapped env (VecNormalize, if any, already synced and frozen)
+    :param seeds: episode ``i`` starts with ``env.seed(seeds[i]); env.reset()``
+    :param deterministic: deterministic (mode) or sampled actions
+    :return: the episodes' true returns and lengths
+    """
+    if env.num_envs != 1 or not env.env_is_wrapped(Monitor)[0]:
+        raise ValueError(f"evaluation needs a VecEnv of one Monitor-wrapped env, got {env.num_envs} envs")
+    returns: list[float] = []
+    lengths: list[int] = []
+    for seed in seeds:
+        env.seed(seed)
+        obs = env.reset()
+        state, episode_start = None, np.ones(1, dtype=bool)
+        while True:
+            action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)  # type: ignore[arg-type]
+            obs, _, episode_start, infos = env.step(action)
+            # Only the Monitor's "episode" marks a true end (a wrapper may signal `done` earlier, e.g. a lost life).
+            if "episode" in infos[0]:
+                returns.append(float(infos[0]["episode"]["r"]))
+                lengths.append(int(infos[0]["episode"]["l"]))
+                break
+    return returns, lengths
+
+
+def _freeze(train_env: VecEnv | None, eval_env: VecEnv) -> None:
+    """Copy VecNormalize statistics from the training env and freeze them (as the zoo's eval env is built)."""
+    if train_env is not None:
+        sync_envs_normalization(train_env, eval_env)
+    vec_normalize = unwrap_vec_normalize(eval_env)
+    if vec_normalize is not None:
+        vec_normalize.training = False
+        vec_normalize.norm_reward = False
+
+
+def final_score(model: BaseAlgorithm, eval_env: VecEnv, seeds: Sequence[int]) -> dict[str, Any]:
+    """
+    The final score: the trained policy on ``seeds``, deterministic actions (as ``rl_zoo3.enjoy``) and sampled
+    actions on the same episodes.
+
+    :param model: the trained model (its env's VecNormalize statistics are synced into ``eval_env``)
+    :param eval_env: a VecEnv of one Monitor-wrapped env
+    :param seeds: one reset seed per episode
+    :return: ``{"deterministic": ..., "stochastic": ...}``, each with returns, lengths, mean, std and CPU s/episode
+    """
+    _freeze(model.get_env(), eval_env)
+    score: dict[str, Any] = {}
+    for name, deterministic in (("deterministic", True), ("stochastic", False)):
+        cpu = time.process_time()
+        returns, lengths = evaluate_episodes(model, eval_env, seeds, deterministic)
+        score[name] = {
+            "seeds": list(seeds),
+            "returns": returns,
+            "lengths": lengths,
+            "mean": statistics.fmean(returns),
+            "std": statistics.pstdev(returns),
+            "cpu_s_per_episode": (time.process_time() - cpu) / len(returns),
+        }
+    return score
+
+
+class EvalRecorder(BaseCallback):
+    """
+    The learning curve: deterministic evaluation on fixed reset seeds every ``eval_freq`` real steps (and at 0 and
+    at the end), scored with the env's true reward. The clock excludes the time spent evaluating. Each row
+    carries real steps (``num_timesteps``) and simulator steps (plus GRPO's branched probes, its public
+    ``num_probe_steps``).
+
+    :param eval_env: a VecEnv of one Monitor-wrapped env
+    :param eval_freq: evaluate at the first step >= i * eval_freq
+    :param seeds: the evaluation episodes' reset seeds, the same at every evaluation
+    """
+
+    def __init__(self, eval_env: VecEnv, eval_freq: int, seeds: Sequence[int]):
+        super().__init__()
+        self.eval_env = eval_env
+        self.eval_freq = eval_freq
+        self.seeds = list(seeds)
+        self.rows: list[dict[str, float]] = []
+        self.next_eval = 0
+        self.eval_wall = self.eval_cpu = 0.0
+
+    def _on_training_start(self) -> None:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        self.evaluate()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_eval:
+            self.evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.rows or self.rows[-1]["real_steps"] != self.model.num_timesteps:
+            self.evaluate()
+
+    def evaluate(self) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        train_wall = wall - self.wall0 - self.eval_wall
+        train_cpu = cpu - self.cpu0 - self.eval_cpu
+        _freeze(self.model.get_env(), self.eval_env)
+        returns, lengths = evaluate_episodes(self.model, self.eval_env, self.seeds, deterministic=True)
+        real_steps = int(self.model.num_timesteps)
+        probe_steps = int(getattr(self.model, "num_probe_steps", 0))
+        self.rows.append(
+            {
+                "real_steps": real_steps,
+                "sim_steps": real_steps + probe_steps,
+                "wall_s": train_wall,
+                "cpu_s": train_cpu,
+                "mean_return": statistics.fmean(returns),
+                "std_return": statistics.pstdev(returns),
+                "mean_length": statistics.fmean(lengths),
+            }
+        )
+        self.next_eval = (real_steps // self.eval_freq + 1) * self.eval_freq
+        self.eval_wall += time.perf_counter() - wall
+        self.eval_cpu += time.process_time() - cpu
