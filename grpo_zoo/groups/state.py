@@ -11,37 +11,33 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
-from grpo_zoo.groups.batches import concatenate, repeat, take
+from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.branching import EnvBrancher
-from grpo_zoo.groups.sampling import noise_width, repeat_obs, sample_members, sample_with_noise
+from grpo_zoo.groups.sampling import noise_width, sample_members, sample_with_noise
 from grpo_zoo.groups.vec_obs import ObsPipeline
 
 
 @dataclass
-class _Roots:
-    """The branched states of a rollout, in the order they were visited, and the real step taken from each."""
+class _Trajectory:
+    """The real steps of a rollout, [T, n_envs, ...] each, and the states saved as roots."""
 
-    env: list[np.ndarray] = field(default_factory=list)  # env index of each root
     policy_obs: list[Any] = field(default_factory=list)  # what the policy saw (trained on)
     raw_obs: list[Any] = field(default_factory=list)  # what the env returned (reward functions, probes)
-    actions: list[np.ndarray] = field(default_factory=list)  # the real action, as sampled by the policy
-    next_raw: list[Any] = field(default_factory=list)  # the real step, to audit the probes against
-    rewards: list[np.ndarray] = field(default_factory=list)
-    dones: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)  # as sampled by the policy
+    env_actions: list[np.ndarray] = field(default_factory=list)  # as the env received them
+    next_raw: list[Any] = field(default_factory=list)  # the observation reached (the terminal one at an end)
     known: list[np.ndarray] = field(default_factory=list)  # next_raw is exact (not a normalised terminal obs)
+    rewards: list[np.ndarray] = field(default_factory=list)  # the env's reward, before VecNormalize
+    dones: list[np.ndarray] = field(default_factory=list)
+    branch: list[np.ndarray] = field(default_factory=list)  # whether the state was saved as a root
 
-    def add(self, mask: np.ndarray, **rows: Any) -> None:
-        """:param rows: [n_envs, ...] batches (or dicts) of the step, of which the ``mask`` rows are kept"""
-        self.env.append(np.flatnonzero(mask))
-        for name, value in rows.items():
-            getattr(self, name).append(take(value, mask))
+    def add(self, **step: Any) -> None:
+        for name, value in step.items():
+            getattr(self, name).append(value)
 
-    def stacked(self) -> dict[str, Any]:
-        """Every field concatenated and sorted by env (stable: each env's roots stay in the order it saved them)."""
-        env = np.concatenate(self.env)
-        order = np.argsort(env, kind="stable")
-        names = ("policy_obs", "raw_obs", "actions", "next_raw", "rewards", "dones", "known")
-        return {"env": env[order], **{name: take(concatenate(getattr(self, name)), order) for name in names}}
+    def stacked(self, name: str) -> Any:
+        """[T, n_envs, ...] (or a dict of them)."""
+        return stack(getattr(self, name))
 
 
 class StateGroups:
@@ -52,11 +48,15 @@ class StateGroups:
     each env) the simulator state is saved; after the rollout, G members start from each saved state: member 0
     takes the action the real env took there, the others their own samples of pi_old (or, with ``exhaustive``,
     every action once). Each member then follows pi_old for ``horizon - 1`` more steps with common random
-    numbers (the same policy noise in every copy of a state). Its score is the discounted sum of rewards,
-    ``reward_function(s, a, s')`` if given, else the env reward; a member stops scoring when its episode ends.
+    numbers: the policy noise of the real env's own steps, so that a member taking the real action *is* the
+    real trajectory. Its score is the discounted sum of rewards, ``reward_function(s, a, s')`` if given, else
+    the env reward; a member stops scoring when its episode ends.
 
-    Member 0's first step repeats the real step: the two must agree exactly, so every rollout audits the
-    branching (an env whose randomness escapes its snapshot is stopped with a clear error).
+    Only what is unknown is simulated: the real action's member is read off the real trajectory when its
+    horizon ends within the rollout, members that took the same first action share one probe, and a group
+    whose members all took one action (a sure policy) is not probed: it has nothing to compare. Each rollout,
+    one probe step per env repeats a real step: the two must agree exactly (an env whose randomness escapes
+    its snapshot is stopped with a clear error).
 
     :param group_size: G, members per branched state (ignored when exhaustive)
     :param horizon: Steps scored per member, the branched action included
@@ -89,30 +89,40 @@ class StateGroups:
         self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
     ) -> GroupRollout | None:
         assert self.pipeline is not None, "attach() the env first"
-        roots = _Roots()
+        policy = actor.policy
         env.env_method("grpo_branch", "clear")  # roots left by an interrupted rollout
+        # The policy noise of every real step, and of the probe steps past the rollout's end
+        noise = th.rand(n_rollout_steps + self.horizon, env.num_envs, noise_width(policy.action_space), device=policy.device)
+        trajectory = _Trajectory()
         obs = last_obs
-        for _ in range(n_rollout_steps):
+        for t in range(n_rollout_steps):
             with th.no_grad():
-                actions = actor.policy.get_distribution(obs_as_tensor(obs, actor.policy.device)).get_actions()
-            actions_np = actions.cpu().numpy()
+                distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
+                actions = sample_with_noise(distribution, noise[t]).cpu().numpy()
             branch = self._branch_points()
             if branch.any():
                 env.env_method("grpo_branch", "save_root", branch)
-                raw = self.pipeline.raw(obs)
-            new_obs, rewards, dones, infos = env.step(actor.env_actions(actions_np))
-            if branch.any():
-                next_raw, known = self.pipeline.raw_next(new_obs, dones, infos)
-                rewards = self.pipeline.raw_rewards(rewards)
-                roots.add(branch, policy_obs=obs, raw_obs=raw, actions=actions_np, next_raw=next_raw, rewards=rewards)
-                roots.dones.append(dones[branch])
-                roots.known.append(known[branch])
+            raw = self.pipeline.raw(obs)
+            env_actions = actor.env_actions(actions.astype(policy.action_space.dtype, copy=False))
+            new_obs, rewards, dones, infos = env.step(env_actions)
+            next_raw, known = self.pipeline.raw_next(new_obs, dones, infos)
+            trajectory.add(
+                policy_obs=obs,
+                raw_obs=raw,
+                actions=actions,
+                env_actions=env_actions,
+                next_raw=next_raw,
+                known=known,
+                rewards=self.pipeline.raw_rewards(rewards),
+                dones=dones,
+                branch=branch,
+            )
             if not on_real_steps(new_obs, dones, infos, env.num_envs):
                 return None
             obs = new_obs
-        if sum(len(envs) for envs in roots.env) == 0:
+        if not np.any(trajectory.branch):
             return _no_groups(obs, actor, self.group_size)
-        return self._probe(actor, env, roots.stacked())
+        return self._probe(actor, env, trajectory, noise)
 
     def _branch_points(self) -> np.ndarray:
         """Which envs branch at this step: ``branch_fraction`` of the steps, evenly spaced."""
@@ -121,59 +131,71 @@ class StateGroups:
         self._credit[branch] -= 1.0
         return branch
 
-    def _probe(self, actor: Actor, env: VecEnv, roots: dict[str, Any]) -> GroupRollout:
-        """Run the members of every root for ``horizon`` steps and score them."""
+    def _probe(self, actor: Actor, env: VecEnv, trajectory: _Trajectory, noise: th.Tensor) -> GroupRollout:
+        """Score the members of every root: read off the real trajectory, or simulated for ``horizon`` steps."""
         assert self.pipeline is not None
         policy, device = actor.policy, actor.policy.device
-        n_roots = len(roots["env"])
+        branch = np.stack(trajectory.branch)  # [T, n_envs]
+        # Roots env by env, each env's in the order it saved them (the order of its brancher's roots)
+        root_env, root_t = (a.astype(int) for a in np.nonzero(branch.T))
+        n_roots = len(root_t)
+        policy_obs = take(trajectory.stacked("policy_obs"), (root_t, root_env))
+        real_actions = np.stack(trajectory.actions)[root_t, root_env]
         with th.no_grad():
             actions, log_probs, weights, real_member = sample_members(
                 policy,
-                obs_as_tensor(roots["policy_obs"], device),  # type: ignore[arg-type]
-                th.as_tensor(roots["actions"], device=device),
+                obs_as_tensor(policy_obs, device),  # type: ignore[arg-type]
+                th.as_tensor(real_actions, device=device),
                 self.group_size,
                 self.exhaustive,
             )
         group_size = actions.shape[1]
-        member_actions = actions.cpu().numpy()
-        env_actions = actor.env_actions(member_actions.reshape(n_roots * group_size, *member_actions.shape[2:]))
+        member_actions = actions.cpu().numpy()  # [n_roots, G, *action_shape]
+        flat_actions = member_actions.reshape(n_roots * group_size, *member_actions.shape[2:])
+        env_actions = actor.env_actions(flat_actions.astype(policy.action_space.dtype, copy=False))
         first = env_actions.reshape(n_roots, group_size, -1)
-        distinct = ~np.all(first == first[:, :1], axis=(1, 2))
+        representative = _first_equal_member(first)  # [n_roots, G]: the member whose probe each one shares
+        distinct = np.any(representative != 0, axis=1)
+        real_member_np = real_member.cpu().numpy()
+        real_scores, real_known = self._real_scores(actor, trajectory, root_t, root_env)
 
-        # Members are laid out root by root, and roots env by env: one slice of members per env
-        members = _MemberLayout(roots["env"], group_size, env.num_envs)
-        state = repeat(roots["raw_obs"], group_size)
-        env.env_method("grpo_branch", "start", members.roots_per_env(), members.split(state), indices=members.envs)
-        scores = np.zeros(n_roots * group_size)
-        active = np.ones(n_roots * group_size, dtype=bool)
-        step_actions, discount, probe_steps = env_actions, 1.0, 0
-        for step in range(self.horizon):
-            results = env.env_method(
-                "grpo_branch", "step", members.split(step_actions), members.split(active), indices=members.envs
+        # Simulate the representatives of groups that compare distinct actions, but the real one when known
+        is_representative = representative == np.arange(group_size)
+        real_rep = representative[np.arange(n_roots), real_member_np]
+        simulate = is_representative & distinct[:, None]
+        simulate[np.arange(n_roots), real_rep] &= ~real_known
+        # One audit step per env: the real action's member at the env's last root repeats the real step
+        audit_roots = np.flatnonzero(np.r_[root_env[1:] != root_env[:-1], True])
+        audit_only = np.zeros_like(simulate)
+        audit_only[audit_roots, real_rep[audit_roots]] = ~simulate[audit_roots, real_rep[audit_roots]]
+        simulate |= audit_only
+
+        scores = np.zeros((n_roots, group_size))
+        scores[np.arange(n_roots), real_rep] = np.where(real_known, real_scores, 0.0)
+        sim_root, sim_member = np.nonzero(simulate)
+        if len(sim_root):
+            sim_scores, probe_steps = self._simulate(
+                actor,
+                env,
+                trajectory,
+                noise,
+                root_t,
+                root_env,
+                sim_root,
+                env_actions.reshape(n_roots, group_size, *env_actions.shape[1:])[sim_root, sim_member],
+                audit=(sim_member == real_rep[sim_root]),
+                audit_only=audit_only[sim_root, sim_member],
             )
-            next_state = concatenate([r[0] for r in results])
-            env_rewards, terminated, truncated = (np.concatenate([r[i] for r in results]) for i in (1, 2, 3))
-            probe_steps += int(active.sum())
-            if step == 0:
-                real = members.of_real(real_member)
-                _audit(roots, take(next_state, real), env_rewards[real], (terminated | truncated)[real])
-            rewards = env_rewards
-            if actor.reward_model is not None:
-                rewards = np.zeros(len(active))
-                rewards[active] = actor.reward_model.score(take(state, active), step_actions[active], take(next_state, active))
-            scores += discount * rewards * active
-            active &= ~(terminated | truncated)
-            discount *= actor.gamma
-            if step + 1 == self.horizon or not active.any():
-                break
-            state = next_state
-            step_actions = self._follow_policy(actor, state, n_roots, group_size)
-        env.env_method("grpo_branch", "clear", indices=members.envs)
+            keep = ~audit_only[sim_root, sim_member]
+            scores[sim_root[keep], sim_member[keep]] = sim_scores[keep]
+        else:
+            probe_steps = 0
+        scores = np.take_along_axis(scores, representative, axis=1)  # duplicates share their representative's
 
         return GroupRollout(
-            observations=roots["policy_obs"],
+            observations=policy_obs,
             obs_index=np.repeat(np.arange(n_roots), group_size),
-            actions=member_actions.reshape(n_roots * group_size, *member_actions.shape[2:]),
+            actions=flat_actions,
             log_probs=log_probs.cpu().numpy().reshape(-1),
             index=np.stack(
                 [
@@ -183,77 +205,183 @@ class StateGroups:
                 ],
                 axis=1,
             ),
-            returns=scores.reshape(n_roots, group_size, 1),
+            returns=scores[:, :, None],
             weights=weights.cpu().numpy(),
             distinct=distinct,
             probe_steps=probe_steps,
         )
 
-    def _follow_policy(self, actor: Actor, state: Any, n_roots: int, group_size: int) -> np.ndarray:
-        """pi_old's next action in every member, with the same policy noise across the members of a root."""
+    def _real_scores(
+        self, actor: Actor, trajectory: _Trajectory, root_t: np.ndarray, root_env: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """
+        The score of the real action at each root, read off the real trajectory: known when its horizon (or its
+        episode) ends within the rollout and every transition it needs is known.
+
+        :return: scores [n_roots], known [n_roots]
+        """
+        n_steps = len(trajectory.dones)
+        dones = np.stack(trajectory.dones)  # [T, n_envs]
+        if actor.reward_model is None:
+            # float32, as a VecEnv's buffers hold them (probes are rounded alike, so both agree exactly)
+            rewards = np.stack(trajectory.rewards).astype(np.float32).astype(np.float64)
+            usable = np.ones_like(dones)
+        else:
+            raw_obs, next_raw = trajectory.stacked("raw_obs"), trajectory.stacked("next_raw")
+            env_actions = np.stack(trajectory.env_actions)
+            flat = (n_steps * dones.shape[1],)
+            rewards = actor.reward_model.score(
+                _flatten(raw_obs, flat), env_actions.reshape(*flat, *env_actions.shape[2:]), _flatten(next_raw, flat)
+            ).reshape(dones.shape)
+            usable = np.stack(trajectory.known)
+        scores = np.zeros(len(root_t))
+        running = np.ones(len(root_t), dtype=bool)  # not ended yet
+        known = np.ones(len(root_t), dtype=bool)
+        discount = 1.0
+        for k in range(self.horizon):
+            t = root_t + k
+            inside = t < n_steps
+            t = np.minimum(t, n_steps - 1)
+            known &= ~running | (inside & usable[t, root_env])
+            scores += np.where(running & inside, discount * rewards[t, root_env], 0.0)
+            running &= ~(inside & dones[t, root_env])
+            discount *= actor.gamma
+        return scores, known
+
+    def _simulate(
+        self,
+        actor: Actor,
+        env: VecEnv,
+        trajectory: _Trajectory,
+        noise: th.Tensor,
+        root_t: np.ndarray,
+        root_env: np.ndarray,
+        member_root: np.ndarray,
+        first_actions: np.ndarray,
+        audit: np.ndarray,
+        audit_only: np.ndarray,
+    ) -> tuple[np.ndarray, int]:
+        """
+        Run members from their roots for ``horizon`` steps, following pi_old with the real steps' noise.
+
+        :param member_root: Root of each simulated member (sorted by env, as the roots are)
+        :param first_actions: Each member's first action, as the env receives it
+        :param audit: Members that take the real action: their first step must repeat the real one
+        :param audit_only: Members run for that one step only
+        :return: The members' scores and the probe steps taken
+        """
         assert self.pipeline is not None
         policy = actor.policy
-        with th.no_grad():
-            distribution = policy.get_distribution(obs_as_tensor(self.pipeline.to_policy(state), policy.device))  # type: ignore[arg-type]
-            uniform = th.rand(n_roots, noise_width(policy.action_space), device=policy.device)
-            actions = sample_with_noise(distribution, repeat_obs(uniform, group_size))  # type: ignore[arg-type]
-        actions_np = actions.cpu().numpy().reshape(n_roots * group_size, *(policy.action_space.shape or ()))
-        return actor.env_actions(actions_np.astype(policy.action_space.dtype, copy=False))
+        n_members = len(member_root)
+        m_env, m_t = root_env[member_root], root_t[member_root]
+        # The brancher numbers an env's roots in the order it saved them
+        local_root = member_root - np.searchsorted(root_env, m_env)
+        layout = _EnvSlices(m_env, env.num_envs)
+        state = take(trajectory.stacked("raw_obs"), (m_t, m_env))
+        env.env_method("grpo_branch", "start", layout.split(local_root), layout.split(state), indices=layout.envs)
+        scores = np.zeros(n_members)
+        active = np.ones(n_members, dtype=bool)
+        step_actions, discount, probe_steps = first_actions, 1.0, 0
+        for step in range(self.horizon):
+            results = env.env_method(
+                "grpo_branch", "step", layout.split(step_actions), layout.split(active), indices=layout.envs
+            )
+            next_state = concatenate([r[0] for r in results])
+            env_rewards, terminated, truncated = (np.concatenate([r[i] for r in results]) for i in (1, 2, 3))
+            probe_steps += int(active.sum())
+            if step == 0:
+                _audit(
+                    trajectory,
+                    m_t[audit],
+                    m_env[audit],
+                    take(next_state, audit),
+                    env_rewards[audit],
+                    (terminated | truncated)[audit],
+                )
+                active &= ~audit_only
+            rewards = env_rewards.astype(np.float32).astype(np.float64)
+            if actor.reward_model is not None:
+                rewards = np.zeros(n_members)
+                rewards[active] = actor.reward_model.score(take(state, active), step_actions[active], take(next_state, active))
+            scores += discount * rewards * active
+            active &= ~(terminated | truncated)
+            discount *= actor.gamma
+            if step + 1 == self.horizon or not active.any():
+                break
+            state = next_state
+            with th.no_grad():
+                distribution = policy.get_distribution(obs_as_tensor(self.pipeline.to_policy(state), policy.device))  # type: ignore[arg-type]
+                uniform = noise[th.as_tensor(m_t + step + 1), th.as_tensor(m_env)]
+                actions = sample_with_noise(distribution, uniform).cpu().numpy()
+            step_actions = actor.env_actions(actions.astype(policy.action_space.dtype, copy=False))
+        env.env_method("grpo_branch", "clear", indices=layout.envs)
+        return scores, probe_steps
 
 
-class _MemberLayout:
+def _first_equal_member(first_actions: np.ndarray) -> np.ndarray:
     """
-    Where the members of each root live: root r (sorted by env) has members ``[r * G, (r + 1) * G)``.
+    :param first_actions: Each member's first env action, [n_roots, G, action_size]
+    :return: For each member, the first member of its group that took the same action, [n_roots, G]
+    """
+    group_size = first_actions.shape[1]
+    representative = np.tile(np.arange(group_size), (len(first_actions), 1))
+    for member in range(group_size - 1, 0, -1):
+        for earlier in range(member - 1, -1, -1):
+            same = np.all(first_actions[:, member] == first_actions[:, earlier], axis=1)
+            representative[same, member] = earlier
+    return representative
 
-    :param root_env: Env of each root, sorted
-    :param group_size: G
+
+class _EnvSlices:
+    """
+    Members sorted by env: one contiguous slice of them per env of the VecEnv.
+
+    :param member_env: Env of each member, sorted
     :param n_envs: Number of envs of the VecEnv
     """
 
-    def __init__(self, root_env: np.ndarray, group_size: int, n_envs: int):
-        self.group_size = group_size
+    def __init__(self, member_env: np.ndarray, n_envs: int):
+        counts = np.bincount(member_env, minlength=n_envs)
         self.n_envs = n_envs
-        counts = np.bincount(root_env, minlength=n_envs)
-        self.counts = counts  # roots per env
         self.envs = [int(i) for i in np.flatnonzero(counts)]
-        self.bounds = np.concatenate([[0], np.cumsum(counts * group_size)])
+        self.bounds = np.concatenate([[0], np.cumsum(counts)])
 
     def split(self, members: Any) -> list[Any]:
-        """[n_members, ...] -> one entry per env of the VecEnv (empty for envs without roots)."""
+        """[n_members, ...] -> one entry per env of the VecEnv (empty for envs without members)."""
         return [take(members, slice(self.bounds[i], self.bounds[i + 1])) for i in range(self.n_envs)]
 
-    def roots_per_env(self) -> list[np.ndarray]:
-        """Per env: the root of each of its members, as the env's brancher numbers its saved roots."""
-        return [np.repeat(np.arange(count), self.group_size) for count in self.counts]
 
-    def of_real(self, real_member: th.Tensor) -> np.ndarray:
-        """Index of the member that took the real action, for every root."""
-        n_roots = len(real_member)
-        return np.arange(n_roots) * self.group_size + real_member.cpu().numpy()
+def _flatten(obs: Any, shape: tuple[int]) -> Any:
+    if isinstance(obs, dict):
+        return {key: value.reshape(*shape, *value.shape[2:]) for key, value in obs.items()}
+    return obs.reshape(*shape, *obs.shape[2:])
 
 
-def _audit(roots: dict[str, Any], reached: Any, rewards: np.ndarray, ended: np.ndarray) -> None:
+def _audit(
+    trajectory: _Trajectory, t: np.ndarray, env: np.ndarray, reached: Any, rewards: np.ndarray, ended: np.ndarray
+) -> None:
     """
-    The member that took the real action from a root must reach what the real env reached, bit for bit; if
+    A member that took the real action from a root must reach what the real env reached, bit for bit; if
     not, the env's randomness or state escapes its snapshot, and every probe of it is wrong.
 
-    :param reached: Next observation of each root's real-action member, [n_roots, ...] (or dict)
-    :param rewards: Its env reward, [n_roots]
-    :param ended: Whether its episode ended, [n_roots]
+    :param t: Step of each audited member's root; ``env`` its env
+    :param reached: Next observation of each audited member, [n, ...] (or dict)
+    :param rewards: Its env reward, [n]
+    :param ended: Whether its episode ended, [n]
     """
-    real = roots["next_raw"]
+    real = take(trajectory.stacked("next_raw"), (t, env))
     if isinstance(real, dict):
         same_obs = np.all([_rows_equal(reached[key], real[key]) for key in real], axis=0)
     else:
         same_obs = _rows_equal(reached, real)
-    same = same_obs & (rewards.astype(np.float32) == roots["rewards"].astype(np.float32)) & (ended == roots["dones"])
-    wrong = np.flatnonzero(roots["known"] & ~same)
+    real_rewards = np.stack(trajectory.rewards)[t, env].astype(np.float32)
+    same = same_obs & (rewards.astype(np.float32) == real_rewards) & (ended == np.stack(trajectory.dones)[t, env])
+    wrong = np.flatnonzero(np.stack(trajectory.known)[t, env] & ~same)
     if len(wrong):
-        r = wrong[0]
-        what = "observation" if not same_obs[r] else "reward or episode end"
+        what = "observation" if not same_obs[wrong[0]] else "reward or episode end"
         raise ValueError(
             unbranchable_message(
-                int(roots["env"][r]),
+                int(env[wrong[0]]),
                 f"a probe that took the real env's action from the same state reached a different {what} "
                 "(the env keeps state or draws random numbers outside what its snapshot holds)",
             )
