@@ -9,6 +9,8 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from grpo_zoo.schedules import LINEAR_PREFIX, initial_value, linear_schedule_string
+
 # Zoo key order: normalize, n_envs, n_timesteps, policy, algorithm args, policy_kwargs last
 _FIRST_KEYS = ("normalize", "n_envs", "n_timesteps", "policy")
 _LAST_KEYS = ("policy_kwargs",)
@@ -22,8 +24,8 @@ def _format_value(key: str, value: Any) -> str:
     if isinstance(value, str) and any(char in value for char in "()[]{}:,#"):
         # As in the zoo files: policy_kwargs and import paths in double quotes
         return json.dumps(value)
-    if isinstance(value, str) and value.startswith("lin_"):
-        return f"lin_{float(value.removeprefix('lin_')):.4g}"
+    if isinstance(value, str) and value.startswith(LINEAR_PREFIX):
+        return linear_schedule_string(initial_value(value, key), significant_digits=4)
     if isinstance(value, float):
         value = float(f"{value:.4g}")
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()

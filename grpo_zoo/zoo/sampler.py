@@ -30,6 +30,8 @@ from typing import Any
 
 import optuna
 
+from grpo_zoo.schedules import initial_value, linear_schedule_string, parse_schedule
+
 # Keys of the search space. A key given on the command line (``-params group_size:4``) is frozen:
 # it is recorded in the trial (so ``--trial-id`` reproduces it) but not tuned.
 TUNABLE_KEYS = (
@@ -119,14 +121,13 @@ def convert_grpo_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
 
     if "clip_range_high_delta" in params:
         delta = params.pop("clip_range_high_delta")
-        clip_range = params.get("clip_range", 0.2)
-        # A frozen linear schedule: clip-higher is an offset to its initial value
-        clip_range = float(clip_range.split("_")[-1]) if isinstance(clip_range, str) else float(clip_range)
+        # A frozen linear schedule ("lin_0.2"): clip-higher is an offset to its initial value
+        clip_range = initial_value(params.get("clip_range", 0.2), "clip_range")
         hyperparams["clip_range_high"] = None if delta == 0 else round(clip_range + delta, 6)
 
     lr_schedule = params.pop("lr_schedule", "constant")
     if "learning_rate" in params and lr_schedule == "linear":
-        params["learning_rate"] = f"lin_{params['learning_rate']}"
+        params["learning_rate"] = linear_schedule_string(params["learning_rate"])
 
     net_arch = params.pop("net_arch", None)
     activation_fn = params.pop("activation_fn", None)
@@ -151,15 +152,11 @@ def _eval_policy_kwargs(policy_kwargs: str) -> dict[str, Any]:
 
 def _to_model_kwargs(hyperparams: dict[str, Any]) -> dict[str, Any]:
     """Turn YAML-format values into objects, as ``ExperimentManager._preprocess_hyperparams`` does."""
-    # SB3's picklable class (same values as the zoo's SimpleLinearSchedule; importing rl_zoo3 patches gymnasium)
-    from stable_baselines3.common.utils import LinearSchedule
-
     kwargs = dict(hyperparams)
+    # Schedules the zoo turns into objects before GRPO sees them (SB3's picklable LinearSchedule, not rl_zoo3's)
     for key in ("learning_rate", "clip_range"):
-        value = kwargs.get(key)
-        if isinstance(value, str):
-            _, initial_value = value.split("_")
-            kwargs[key] = LinearSchedule(float(initial_value), 0.0, 1.0)
+        if key in kwargs:
+            kwargs[key] = parse_schedule(key, kwargs[key])
     if isinstance(kwargs.get("policy_kwargs"), str):
         kwargs["policy_kwargs"] = _eval_policy_kwargs(kwargs["policy_kwargs"])
     return kwargs
