@@ -16,6 +16,8 @@ Example::
     python -m grpo_zoo.tune --env CartPole-v1 -n 20000 --n-trials 30 --workers 2 --n-seeds 2
     python -m grpo_zoo.tune --env CartPole-v1 --storage postgresql://user@host/db --study-name cartpole \\
         --max-total-trials 100 --workers 4   # on each machine
+
+Imports point down: this command uses ``grpo_zoo.tuning``, which uses ``grpo_zoo.zoo``.
 """
 
 import argparse
@@ -32,13 +34,8 @@ import yaml
 from optuna.trial import TrialState
 
 from grpo_zoo.tuning.objective import STATISTICS
-from grpo_zoo.tuning.storage import (
-    count_trials,
-    fail_dead_local_trials,
-    is_journal,
-    make_storage,
-    retry_interrupted_trials,
-)
+from grpo_zoo.tuning.storage import count_trials, fail_dead_local_trials, retry_interrupted_trials
+from grpo_zoo.zoo.studies import is_journal, make_storage
 
 
 def _store_dict(value: str) -> tuple[str, Any]:

@@ -81,7 +81,8 @@ def test_workers_default_storage_report_and_resume(tmp_path):
         [
             sys.executable,
             "-c",
-            "import optuna, sys; from grpo_zoo.tuning.storage import make_storage, worker_name;"
+            "import optuna, sys; from grpo_zoo.tuning.storage import worker_name;"
+            "from grpo_zoo.zoo.studies import make_storage;"
             "study = optuna.load_study(study_name='grpo_CartPole-v1', storage=make_storage(sys.argv[1]));"
             "trial = study.ask(study.trials[0].distributions); trial.set_user_attr('worker', worker_name(trial.number));"
             "print(trial.number)",

@@ -1,4 +1,8 @@
-"""One worker process of ``grpo_zoo.tune``: runs trials of the shared study until the global cap is reached."""
+"""
+One worker process of ``grpo_zoo.tune``: runs trials of the shared study until the global cap is reached.
+
+Imports point down: :mod:`grpo_zoo.tuning.objective`, :mod:`grpo_zoo.tuning.storage` and ``grpo_zoo.zoo``.
+"""
 
 import argparse
 import os
@@ -15,7 +19,8 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from grpo_zoo.tuning.storage import COUNTED_STATES, count_trials, fail_dead_local_trials, make_storage
+from grpo_zoo.tuning.storage import COUNTED_STATES, count_trials, fail_dead_local_trials
+from grpo_zoo.zoo.studies import make_storage
 
 # A worker gives up after this many trials in a row FAIL (not pruned: a bug, not bad hyperparameters)
 MAX_CONSECUTIVE_FAILURES = 5
