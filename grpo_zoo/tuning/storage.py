@@ -3,7 +3,7 @@ Trials of dead workers, for any storage: count the trials towards the global cap
 trials whose worker process is gone or was interrupted. Storages themselves are opened by
 :func:`grpo_zoo.zoo.studies.make_storage` (RDB storages get heartbeats: Optuna fails their stale trials).
 
-Imports point down: ``grpo_zoo.zoo``, never the reverse.
+Public Optuna API only (``study.tell``, the retry callback). Imports point down: ``grpo_zoo.zoo``, never the reverse.
 """
 
 import os
@@ -61,12 +61,12 @@ def fail_dead_local_trials(study: optuna.Study, max_retry: int = 3) -> list[Froz
         if host != hostname or number != str(trial.number) or not pid.isdigit() or _is_alive(int(pid)):
             continue
         try:
-            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        except RuntimeError:
-            # Finished meanwhile
+            failed_trial = study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError):
+            # Finished meanwhile (ValueError: "Cannot tell a COMPLETE trial", or Optuna's UpdateFinishedTrialError)
             continue
         failed.append(trial)
-        retry(study, study._storage.get_trial(trial._trial_id))
+        retry(study, failed_trial)
     return failed
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
@@ -20,17 +20,11 @@ def is_journal(storage: str) -> bool:
     return "://" not in storage
 
 
-def retry_callback(max_retry: int) -> Any:
-    """
-    Optuna's callback that re-queues a FAIL trial with the same parameters (``system_attrs["retry_history"]``):
-    ``RetryHeartbeatStaleTrialCallback`` since Optuna 4.9, ``RetryFailedTrialCallback`` before.
-    """
+def retry_callback(max_retry: int) -> RetryHeartbeatStaleTrialCallback:
+    """Optuna's callback that re-queues a FAIL trial with the same parameters (``system_attrs["retry_history"]``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        callback_class = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-        if callback_class is None:
-            callback_class = optuna.storages.RetryFailedTrialCallback
-        return callback_class(max_retry=max_retry)
+        return RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
 
 def make_storage(
@@ -64,13 +58,21 @@ def make_storage(
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     if heartbeat_interval is None:
         return RDBStorage(storage, engine_kwargs=engine_kwargs)
-    return RDBStorage(
-        storage,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period or 2 * heartbeat_interval,
-        failed_trial_callback=retry_callback(max_retry),
-    )
+    with warnings.catch_warnings():
+        # heartbeat_interval is an experimental argument
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            storage,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period or 2 * heartbeat_interval,
+            heartbeat_stale_trial_callback=retry_callback(max_retry),
+        )
+
+
+def uses_heartbeats(storage: str, heartbeat_interval: int | None) -> bool:
+    """:return: whether :func:`make_storage` gives this storage heartbeats (RDB storages with an interval)"""
+    return not is_journal(storage) and heartbeat_interval is not None
 
 
 def write_plots(study: optuna.Study, prefix: str) -> list[str]:
