@@ -208,7 +208,7 @@ def _run_workers(args: argparse.Namespace, study: optuna.Study, cap: int, n_coun
             for process in [process for process in workers if not process.is_alive()]:
                 workers.remove(process)
                 if process.exitcode is None or process.exitcode >= 0:
-                    # Done, gave up after failures in a row (1), or bad configuration (2): not replaced
+                    # Done (0), or gave up (1: trials failed in a row, or a bad configuration): not replaced
                     if process.exitcode:
                         failed.append(f"{process.name} (exit code {process.exitcode})")
                     continue

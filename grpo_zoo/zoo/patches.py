@@ -4,9 +4,9 @@ Every change grpo-zoo makes to rl-zoo3 2.9.x code, applied by :mod:`grpo_zoo.zoo
 ``rl_zoo3.exp_manager.ExperimentManager`` (:func:`patch_exp_manager`), for ``--algo grpo`` only:
 
 - ``__init__``: without ``-conf``, read grpo-zoo's ``hyperparams/grpo.yml``;
-- ``setup_experiment``: a ``ValueError`` (e.g. a reward function path that does not import: GRPO names the
-  parameter and the fix) ends the command with one ``error: ...`` line and exit code 2 instead of a stack
-  trace (``--verbose 2`` keeps it);
+- ``setup_experiment``: a ``ValueError`` (bad hyperparameters: GRPO names the parameter and the fix; missing
+  hyperparameters) ends the command with one ``error: ...`` line and exit code 1, the code every zoo algorithm
+  exits with (``--verbose 2`` keeps the traceback);
 - ``objective``: the GRPO sampler sees the YAML entry (group mode, ``-params`` frozen keys, budget) and a
   combination GRPO rejects prunes the trial with the reason;
 - ``read_hyperparameters``: ``--trial-id 0`` loads trial 0 (the zoo tests the id as a bool);
@@ -40,8 +40,8 @@ from grpo_zoo.zoo.studies import make_storage, write_plots
 
 # Set on every function this module wraps, so that a second registration is a no-op
 _PATCHED = "__grpo_zoo_patched__"
-# Exit code of a grpo experiment with bad hyperparameters
-ERROR_EXIT_CODE = 2
+# Exit code of a zoo command that fails (an uncaught exception): the same for GRPO's own errors
+ERROR_EXIT_CODE = 1
 
 
 def exit_with_error(message: object) -> NoReturn:
@@ -101,7 +101,7 @@ def _setup_experiment(original: Any) -> Any:
         try:
             return original(self)
         except ValueError as error:
-            # Bad hyperparameters: one clear line, not a stack trace. ``--verbose 2`` keeps the traceback.
+            # Bad or missing hyperparameters: one clear line, not a stack trace. ``--verbose 2`` keeps the traceback.
             if self.algo != ALGO_NAME or self.verbose > 1:
                 raise
             exit_with_error(error)
