@@ -10,9 +10,9 @@ Every change grpo-zoo makes to rl-zoo3 2.9.x code, applied by :mod:`grpo_zoo.zoo
 - ``objective``: the GRPO sampler sees the YAML entry (group mode, ``-params`` frozen keys, budget) and a
   combination GRPO rejects prunes the trial with the reason;
 - ``read_hyperparameters``: ``--trial-id 0`` loads trial 0 (the zoo tests the id as a bool);
-- ``hyperparameters_optimization``: RDB storages get heartbeats (a trial of a killed worker is retried);
-  a study without a complete trial still writes its report; plots are PNG files (the zoo's plotly figures
-  need a browser).
+- ``hyperparameters_optimization``: an unusable ``--storage`` is one ``error: ...`` line (exit code 1);
+  RDB storages get heartbeats (a trial of a killed worker is retried); a study without a complete trial still
+  writes its report; plots are PNG files (the zoo's plotly figures need a browser).
 
 ``huggingface_sb3.push_to_hub.generate_metadata`` (:func:`patch_huggingface_sb3`): rl-zoo3 2.9.2's ``push_to_hub``
 imports it, but sb3-team-hf-integration 3.2 renamed it ``_generate_metadata`` (returning ``ModelCardData``, not a
@@ -36,7 +36,7 @@ import optuna
 
 from grpo_zoo.zoo import sampler
 from grpo_zoo.zoo.register import ALGO_NAME, grpo_hyperparams_path
-from grpo_zoo.zoo.studies import make_storage, write_plots
+from grpo_zoo.zoo.studies import StorageError, make_storage, storage_errors, write_plots
 
 # Set on every function this module wraps, so that a second registration is a no-op
 _PATCHED = "__grpo_zoo_patched__"
@@ -157,11 +157,30 @@ def _report_prefix(self: Any) -> str:
     return os.path.join(self.log_folder, self.algo, report_name)
 
 
+def _open_zoo_storage(storage: str) -> Any:
+    """
+    The zoo's ``--storage``, opened before the zoo does: a ``*.log`` journal file or an RDB URL (with heartbeats).
+
+    :raises StorageError: the storage cannot be used
+    """
+    if not storage.endswith(".log") and "://" not in storage:
+        raise StorageError(
+            f"cannot use the Optuna storage `{storage}`: the zoo's --storage is a journal file ending in .log "
+            "or a database URL, e.g. --storage logs/grpo/study.log or --storage sqlite:///logs/grpo/study.db"
+        )
+    return make_storage(storage, heartbeat_interval=60, grace_period=120)
+
+
 def _hyperparameters_optimization(original: Any) -> Any:
     def hyperparameters_optimization(self: Any) -> None:
         if self.algo != ALGO_NAME:
             return original(self)
-        _optimize(original, self)
+        try:
+            _optimize(original, self)
+        except StorageError as error:
+            if self.verbose > 1:
+                raise
+            exit_with_error(error)
 
     return hyperparameters_optimization
 
@@ -170,16 +189,19 @@ def _optimize(original: Any, self: Any) -> None:
     """``ExperimentManager.hyperparameters_optimization`` for grpo (see the module docstring)."""
     import rl_zoo3.exp_manager
 
+    storage = _open_zoo_storage(self.storage) if self.storage else None
     studies: list[optuna.Study] = []
     create_study = optuna.create_study
 
     @functools.wraps(create_study)
     def capture_create_study(*args: Any, **kwargs: Any) -> optuna.Study:
-        storage = kwargs.get("storage")
-        if isinstance(storage, str) and "://" in storage:
-            # RDB URL: same storage with heartbeats, so a trial of a killed worker is marked FAIL and re-run
-            kwargs["storage"] = make_storage(storage, heartbeat_interval=60, grace_period=120)
-        study = create_study(*args, **kwargs)
+        if storage is None:
+            study = create_study(*args, **kwargs)
+        else:
+            # The storage opened above: for an RDB URL, the same one with heartbeats
+            kwargs["storage"] = storage
+            with storage_errors(self.storage):
+                study = create_study(*args, **kwargs)
         studies.append(study)
         return study
 

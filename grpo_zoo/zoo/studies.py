@@ -1,11 +1,15 @@
 """
 Optuna studies of GRPO, shared by the zoo's ``-optimize`` (:mod:`grpo_zoo.zoo.patches`) and ``grpo_zoo.tune``:
-open a ``--storage`` (journal file, SQLite, PostgreSQL/MySQL with heartbeats) and draw a study as PNG files.
+open a ``--storage`` (journal file, SQLite, PostgreSQL/MySQL with heartbeats), say in one line why a storage
+cannot be used, and draw a study as PNG files.
 
 Imports: optuna (and matplotlib when plotting) only; ``grpo_zoo.tuning`` builds on this module, never the reverse.
 """
 
+import contextlib
+import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +19,51 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 
+class StorageError(Exception):
+    """A ``--storage`` that cannot be opened or written, with the reason and the fix in one line."""
+
+
 def is_journal(storage: str) -> bool:
     """A path (not a URL): Optuna's journal file storage, as rl_zoo3's ``--storage *.log``."""
     return "://" not in storage
+
+
+def storage_label(storage: str) -> str:
+    """:return: the storage without the credentials of a URL (``postgresql://user:pw@host/db`` -> ``postgresql://host/db``)"""
+    return storage if is_journal(storage) else re.sub(r"//[^@/]*@", "//", storage)
+
+
+def _fix(storage: str, error: BaseException) -> str:
+    if is_journal(storage):
+        return "give a journal file in a folder you can write to, e.g. --storage logs/grpo/study.log"
+    if storage.startswith("sqlite"):
+        return "give an sqlite:/// file in a folder you can write to, e.g. --storage sqlite:///logs/grpo/study.db"
+    if isinstance(error, ImportError):
+        return 'install the driver of this database (PostgreSQL: pip install "grpo-zoo[distributed]", psycopg 3)'
+    return "check the URL (dialect://user@host:port/database) and that the database server is up and reachable"
+
+
+@contextlib.contextmanager
+def storage_errors(storage: str) -> Iterator[None]:
+    """
+    Turn what a storage raises when it cannot be created, reached or written (``OSError``, a missing database
+    driver, SQLAlchemy errors, Optuna's schema errors) into a :class:`StorageError` naming it and the fix.
+
+    :param storage: the ``--storage`` argument, for the message
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (OSError, ImportError, RuntimeError, SQLAlchemyError) as error:
+        if isinstance(error, optuna.exceptions.UpdateFinishedTrialError):
+            raise  # a race between workers, not a storage problem
+        cause = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
+        reason = next((line.strip() for line in str(cause).splitlines() if line.strip()), "")
+        raise StorageError(
+            f"cannot use the Optuna storage `{storage_label(storage)}` ({type(cause).__name__}: {reason}): "
+            f"{_fix(storage, cause)}"
+        ) from error
 
 
 def retry_callback(max_retry: int) -> RetryHeartbeatStaleTrialCallback:
@@ -45,29 +91,31 @@ def make_storage(
     :param grace_period: seconds without heartbeat before a trial is stale (default: 2 * interval)
     :param max_retry: how many times a trial killed mid-run is retried
     :return: the storage
+    :raises StorageError: the storage cannot be created or reached
     """
-    if is_journal(storage):
-        Path(storage).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(storage))
-    engine_kwargs: dict = {"pool_pre_ping": True}
-    if storage.startswith("sqlite"):
-        # Several processes write the same file: wait for the lock instead of failing
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-        path = storage.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if heartbeat_interval is None:
-        return RDBStorage(storage, engine_kwargs=engine_kwargs)
-    with warnings.catch_warnings():
-        # heartbeat_interval is an experimental argument
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
-            storage,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period or 2 * heartbeat_interval,
-            heartbeat_stale_trial_callback=retry_callback(max_retry),
-        )
+    with storage_errors(storage):
+        if is_journal(storage):
+            Path(storage).parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(storage))
+        engine_kwargs: dict = {"pool_pre_ping": True}
+        if storage.startswith("sqlite"):
+            # Several processes write the same file: wait for the lock instead of failing
+            engine_kwargs = {"connect_args": {"timeout": 60}}
+            path = storage.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if heartbeat_interval is None:
+            return RDBStorage(storage, engine_kwargs=engine_kwargs)
+        with warnings.catch_warnings():
+            # heartbeat_interval is an experimental argument
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                storage,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period or 2 * heartbeat_interval,
+                heartbeat_stale_trial_callback=retry_callback(max_retry),
+            )
 
 
 def uses_heartbeats(storage: str, heartbeat_interval: int | None) -> bool:
