@@ -6,7 +6,8 @@ before ``--gym-packages`` is imported. A ``.pth`` line in site-packages runs :fu
 start. It must stay cheap and safe there, so this module only uses the standard library and only adds a
 ``sys.meta_path`` finder: nothing of rl_zoo3, torch or gymnasium is imported until the program imports
 rl_zoo3 itself. Right after each module of ``TARGETS`` has executed, its function (in
-:mod:`grpo_zoo.zoo.register` or :mod:`grpo_zoo.zoo.patches`) registers GRPO or patches it.
+:mod:`grpo_zoo.zoo.register` or :mod:`grpo_zoo.zoo.patches`) registers GRPO or patches it; the function of a
+module of ``BEFORE`` runs when the module is looked up, before it runs (``python -m`` scripts).
 
 :func:`install` is idempotent (a venv may process ``.pth`` files twice) and never raises: if rl_zoo3 is
 missing nothing happens; if it changed, one warning says so and Python carries on.
@@ -25,6 +26,11 @@ TARGETS = {
     "rl_zoo3.hyperparams_opt": "grpo_zoo.zoo.register:register_sampler",
     "rl_zoo3.exp_manager": "grpo_zoo.zoo.patches:patch_exp_manager",
     "huggingface_sb3.push_to_hub": "grpo_zoo.zoo.patches:patch_huggingface_sb3",
+}
+# module -> "grpo_zoo module:function" run with the module's name when it is looked up, before it runs:
+# ``python -m <module>`` executes it as ``__main__``, so nothing can run after it
+BEFORE = {
+    "rl_zoo3.record_training": "grpo_zoo.zoo.ffmpeg:provide_ffmpeg",
 }
 # Marker attribute, checked by name so that a reloaded copy of this module is recognised too
 _FINDER_MARKER = "_grpo_zoo_finder"
@@ -46,19 +52,20 @@ def warn_once(message: str) -> None:
     warnings.warn(f"grpo-zoo: {message}", RuntimeWarning, stacklevel=2)
 
 
-def run_registration(target: str, module: ModuleType) -> None:
+def run_registration(target: str, module: ModuleType | str) -> None:
     """
     Call the function ``target`` names with ``module``, turning any failure into one warning.
 
     :param target: ``"grpo_zoo.zoo.register:register_algo"``
-    :param module: the rl_zoo3 module that has just executed
+    :param module: the rl_zoo3 module that has just executed (``TARGETS``), or its name (``BEFORE``)
     """
+    module_name = module if isinstance(module, str) else module.__name__
     try:
         grpo_module, function_name = target.split(":")
         getattr(importlib.import_module(grpo_module), function_name)(module)
     except Exception as error:  # never break the user's import of rl_zoo3
         warn_once(
-            f"could not register GRPO with rl_zoo3 ({module.__name__}: {type(error).__name__}: {error}); "
+            f"could not register GRPO with rl_zoo3 ({module_name}: {type(error).__name__}: {error}); "
             "`--algo grpo` may be unavailable. Is rl_zoo3 2.9.x installed?"
         )
 
@@ -88,12 +95,14 @@ class _RegisteringLoader:
 
 
 class ZooFinder:
-    """Meta path finder that only intercepts the modules of ``TARGETS``."""
+    """Meta path finder that only intercepts the modules of ``TARGETS`` (and sees those of ``BEFORE`` looked up)."""
 
     _grpo_zoo_finder = True
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname not in TARGETS:  # the common case, keep it cheap
+            if fullname in BEFORE:
+                run_registration(BEFORE[fullname], fullname)
             return None
         for finder in sys.meta_path:
             if getattr(finder, _FINDER_MARKER, False) or not hasattr(finder, "find_spec"):

@@ -18,6 +18,9 @@ Every change grpo-zoo makes to rl-zoo3 2.9.x code, applied by :mod:`grpo_zoo.zoo
 imports it, but sb3-team-hf-integration 3.2 renamed it ``_generate_metadata`` (returning ``ModelCardData``, not a
 dict), so ``python -m rl_zoo3.push_to_hub`` fails to import for every algorithm. A compatible alias is added.
 
+Not a change of rl-zoo3's code, so not here: before ``rl_zoo3.record_training`` runs, the hook puts
+imageio-ffmpeg's binary on ``PATH`` when there is no system ``ffmpeg`` (:mod:`grpo_zoo.zoo.ffmpeg`).
+
 Every function is idempotent and leaves the other algorithms alone. Imports point down: this module uses
 :mod:`grpo_zoo.zoo.sampler`, :mod:`grpo_zoo.zoo.studies` and :mod:`grpo_zoo.zoo.register`, never
 ``grpo_zoo.tuning``; rl_zoo3 is only touched through the objects it is given.
