@@ -16,6 +16,8 @@ Example::
     python -m grpo_zoo.tune --env CartPole-v1 -n 20000 --n-trials 30 --workers 2 --n-seeds 2
     python -m grpo_zoo.tune --env CartPole-v1 --storage postgresql://user@host/db --study-name cartpole \\
         --max-total-trials 100 --workers 4   # on each machine
+
+Imports point down: this command uses ``grpo_zoo.tuning``, which uses ``grpo_zoo.zoo``.
 """
 
 import argparse
@@ -32,13 +34,8 @@ import yaml
 from optuna.trial import TrialState
 
 from grpo_zoo.tuning.objective import STATISTICS
-from grpo_zoo.tuning.storage import (
-    count_trials,
-    fail_dead_local_trials,
-    is_journal,
-    make_storage,
-    retry_interrupted_trials,
-)
+from grpo_zoo.tuning.storage import count_trials, fail_dead_local_trials, retry_interrupted_trials
+from grpo_zoo.zoo.studies import StorageError, make_storage, storage_errors, storage_label
 
 
 def _store_dict(value: str) -> tuple[str, Any]:
@@ -138,7 +135,8 @@ def run_study(args: argparse.Namespace) -> optuna.Study:
     :return: the study
     """
     storage = make_storage(args.storage, args.heartbeat_interval, args.grace_period, args.max_retry)
-    study = optuna.create_study(storage=storage, study_name=args.study_name, direction="maximize", load_if_exists=True)
+    with storage_errors(args.storage):
+        study = optuna.create_study(storage=storage, study_name=args.study_name, direction="maximize", load_if_exists=True)
     settings = {
         "env": args.env,
         "n_timesteps": args.n_timesteps,
@@ -211,7 +209,7 @@ def _run_workers(args: argparse.Namespace, study: optuna.Study, cap: int, n_coun
             for process in [process for process in workers if not process.is_alive()]:
                 workers.remove(process)
                 if process.exitcode is None or process.exitcode >= 0:
-                    # Done, gave up after failures in a row (1), or bad configuration (2): not replaced
+                    # Done (0), or gave up (1: trials failed in a row, or a bad configuration): not replaced
                     if process.exitcode:
                         failed.append(f"{process.name} (exit code {process.exitcode})")
                     continue
@@ -240,14 +238,13 @@ def report(args: argparse.Namespace, study: optuna.Study) -> dict[str, Any]:
     """Write the CSV, the best YAML entry, the summary and the plots; print the best trial."""
     from grpo_zoo.tuning.report import write_report
 
-    storage_text = args.storage if is_journal(args.storage) else re.sub(r"//[^@/]*@", "//", args.storage)
     # The settings the study was started with (a report-only run may not repeat them)
     settings = {
         key: study.user_attrs.get(key, getattr(args, key)) for key in ("n_seeds", "n_timesteps", "statistic", "n_evaluations")
     }
     comment = (
         f"{settings['n_seeds']} seed(s) x n_timesteps={settings['n_timesteps']} per trial, score = mean over seeds "
-        f"of the {settings['statistic']} of {settings['n_evaluations']} evaluations, storage {storage_text}"
+        f"of the {settings['statistic']} of {settings['n_evaluations']} evaluations, storage {storage_label(args.storage)}"
     )
     base = study.user_attrs.get("hyperparams") or base_hyperparams(args)
     summary = write_report(study, args.output_dir, args.env, base, comment, plots=not args.no_plots)
@@ -264,10 +261,17 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if args.n_trials > 0 or args.max_total_trials:
-        study = run_study(args)
-    else:
-        study = optuna.load_study(study_name=args.study_name, storage=make_storage(args.storage, None))
+    try:
+        if args.n_trials > 0 or args.max_total_trials:
+            study = run_study(args)
+        else:
+            storage = make_storage(args.storage, None)
+            with storage_errors(args.storage):
+                study = optuna.load_study(study_name=args.study_name, storage=storage)
+    except StorageError as error:
+        # One line naming the storage and the fix, not a traceback through SQLAlchemy
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     report(args, study)
     if getattr(args, "worker_errors", None):
         print(f"[tune] workers ended with an error: {', '.join(args.worker_errors)}", file=sys.stderr)

@@ -5,9 +5,12 @@ import re
 import shutil
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 
 N_STEPS = 100
+# A fontconfig configuration without any font folder: a machine without fonts
+NO_FONTS_CONF = '<?xml version="1.0"?>\n<fontconfig><dir>/nonexistent</dir></fontconfig>\n'
 
 
 def _enjoy(log_folder):
@@ -46,12 +49,47 @@ def test_record_video(cartpole_run, run_cmd, tmp_path):
     assert video.stat().st_size > 0
 
 
+def _path_without_ffmpeg():
+    # PATH without any system ffmpeg (this interpreter's folder stays first, see conftest.py)
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(folder for folder in folders if folder and not (Path(folder) / "ffmpeg").exists())
+
+
 def test_record_training(cartpole_run, run_cmd, tmp_path):
-    # One video per checkpoint, final and best model, joined by the ffmpeg binary
-    assert shutil.which("ffmpeg"), "rl_zoo3.record_training needs the ffmpeg binary (apt-get install ffmpeg)"
-    log_folder, _, _ = cartpole_run
-    run_cmd(f"python -m rl_zoo3.record_training --algo grpo --env CartPole-v1 -f {log_folder} -n 50 -o {tmp_path}").check()
-    assert (tmp_path / "training.mp4").stat().st_size > 0
+    # One video per checkpoint, final and best model, captioned and joined with `ffmpeg`: here without a system
+    # ffmpeg (imageio-ffmpeg's, put on PATH by grpo-zoo) and without fonts (fontconfig finds none)
+    log_folder, experiment_dir, _ = cartpole_run
+    fonts_conf = tmp_path / "fonts.conf"
+    fonts_conf.write_text(NO_FONTS_CONF)
+    env = {"PATH": _path_without_ffmpeg(), "FONTCONFIG_FILE": str(fonts_conf)}
+    assert shutil.which("ffmpeg", path=env["PATH"]) is None
+    videos = tmp_path / "videos"
+    run = run_cmd(
+        f"python -m rl_zoo3.record_training --algo grpo --env CartPole-v1 -f {log_folder} -n 50 -o {videos}", env=env
+    ).check()
+    assert "could not draw the caption" not in run.stderr, run.stderr
+    video = videos / "training.mp4"
+    assert video.is_file(), f"{sorted(path.name for path in videos.iterdir())}\n{run.stderr[-3000:]}"
+    # Every video joined: final model, best model and each checkpoint, 50 steps each
+    n_videos = 2 + len(_checkpoint_steps(experiment_dir))
+    n_frames, _ = imageio_ffmpeg.count_frames_and_secs(str(video))
+    assert n_frames >= n_videos * 50, (n_frames, n_videos)
+
+
+def test_ffmpeg_without_caption_when_drawtext_fails(run_cmd, tmp_path):
+    # grpo_zoo.zoo.ffmpeg (record_training's ffmpeg without a system one): a caption ffmpeg cannot draw
+    # (a font file that does not exist, and no font for fontconfig to fall back on) still gives the video
+    source, output = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    ffmpeg = "python -m grpo_zoo.zoo.ffmpeg -hide_banner -loglevel error -y"
+    run_cmd(f"{ffmpeg} -f lavfi -i testsrc=size=64x64:rate=10 -t 1 -pix_fmt yuv420p {source}").check()
+    fonts_conf = tmp_path / "fonts.conf"
+    fonts_conf.write_text(NO_FONTS_CONF)
+    run = run_cmd(
+        f"{ffmpeg} -i {source} -vf \"drawtext=fontfile=/nonexistent.ttf:text='final model'\" {output}",
+        env={"FONTCONFIG_FILE": str(fonts_conf)},
+    ).check()
+    assert "could not draw the caption" in run.stderr
+    assert imageio_ffmpeg.count_frames_and_secs(str(output))[0] == 10
 
 
 def _no_site_pythonpath():

@@ -4,6 +4,7 @@ import os
 import textwrap
 
 import numpy as np
+import pytest
 import yaml
 
 N_STEPS = 300
@@ -113,16 +114,30 @@ def test_params_reward_function_path(tmp_path, run_cmd):
 
 
 def test_bad_reward_function_path(tmp_path, run_cmd):
-    # One clear line naming the path, exit code 2, no stack trace
+    # One clear line naming the path, the zoo's exit code (1), no stack trace
     run = run_cmd(
         f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
         "-params reward_function:\"'no_such_package.rewards:reward'\""
     )
-    run.check(returncode=2)
+    run.check(returncode=1)
     last_line = run.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: "), last_line
     assert "no_such_package.rewards:reward" in last_line
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("algo", ["ppo", "grpo"])
+def test_missing_hyperparameters_exit_code(tmp_path, run_cmd, algo):
+    # rl-zoo3's test_default_hyperparameters: an env with no entry (and no `default:`) ends the command with
+    # exit code 1, the code of an uncaught error, for every algorithm; grpo says it in one line
+    conf = tmp_path / "other.yml"
+    conf.write_text("Acrobot-v1:\n  n_timesteps: !!float 1e3\n  policy: 'MlpPolicy'\n")
+    run = run_cmd(f"python -m rl_zoo3.train --algo {algo} --env CartPole-v1 -n 128 -f {tmp_path} -conf {conf}")
+    run.check(returncode=1)
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert f"Hyperparameters not found for {algo}-CartPole-v1" in last_line, last_line
+    if algo == "grpo":
+        assert last_line.startswith("error: ") and "Traceback" not in run.stderr, run.stderr
 
 
 def test_conf_file_yaml(tmp_path, run_cmd):

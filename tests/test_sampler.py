@@ -10,7 +10,8 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from grpo_zoo import GRPO
 from grpo_zoo.tuning.report import best_yaml_entry
-from grpo_zoo.zoo.sampler import CONTEXT_KEYS, _to_model_kwargs, convert_grpo_params, patch_exp_manager, sample_grpo_params
+from grpo_zoo.zoo.patches import patch_experiment_manager
+from grpo_zoo.zoo.sampler import CONTEXT_KEYS, _to_model_kwargs, convert_grpo_params, sample_grpo_params
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -141,8 +142,8 @@ def test_converter_round_trip():
                 else:
                     assert as_objects[key] == value, key
             # Same values through the stored params again (what --trial-id does)
-            assert convert_grpo_params(study._storage.get_trial(trial._trial_id).params) == hyperparams
             study.tell(trial, 0.0)
+            assert convert_grpo_params(study.trials[trial.number].params) == hyperparams
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
 
 
@@ -192,6 +193,13 @@ def test_best_yaml_entry_is_zoo_yaml():
 def test_patch_exp_manager_is_idempotent_and_grpo_only():
     class Manager:
         algo = "ppo"
+        verbose = 0
+
+        def __init__(self, algo=None, config=None):
+            pass
+
+        def setup_experiment(self):
+            return None
 
         def objective(self, trial):
             return 1.0
@@ -202,9 +210,9 @@ def test_patch_exp_manager_is_idempotent_and_grpo_only():
         def hyperparameters_optimization(self):
             return "zoo"
 
-    patch_exp_manager(Manager)
+    patch_experiment_manager(Manager)
     objective = Manager.objective
-    patch_exp_manager(Manager)
+    patch_experiment_manager(Manager)
     assert Manager.objective is objective
     assert Manager().objective(None) == 1.0 and Manager().hyperparameters_optimization() == "zoo"
 
@@ -217,7 +225,7 @@ def test_patch_exp_manager_is_idempotent_and_grpo_only():
         def objective(self, trial):
             raise ValueError("`group_size` must be >= 2")
 
-    patch_exp_manager(GrpoManager)
+    patch_experiment_manager(GrpoManager)
     trial = optuna.create_study().ask()
     with pytest.raises(optuna.TrialPruned, match="invalid hyperparameters"):
         GrpoManager().objective(trial)

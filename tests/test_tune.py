@@ -81,7 +81,8 @@ def test_workers_default_storage_report_and_resume(tmp_path):
         [
             sys.executable,
             "-c",
-            "import optuna, sys; from grpo_zoo.tuning.storage import make_storage, worker_name;"
+            "import optuna, sys; from grpo_zoo.tuning.storage import worker_name;"
+            "from grpo_zoo.zoo.studies import make_storage;"
             "study = optuna.load_study(study_name='grpo_CartPole-v1', storage=make_storage(sys.argv[1]));"
             "trial = study.ask(study.trials[0].distributions); trial.set_user_attr('worker', worker_name(trial.number));"
             "print(trial.number)",
@@ -124,6 +125,31 @@ def test_divergence_is_pruned_with_reason(tmp_path):
     assert "non-finite" in result.stdout
     summary = json.loads((tmp_path / "grpo" / "tune" / "nan" / "nan_summary.json").read_text())
     assert summary["states"] == {"PRUNED": 2} and "best_value" not in summary
+
+
+# --storage values that cannot be used, and what the one-line error must say
+UNUSABLE_STORAGES = {
+    "sqlite:////proc/x/study.db": "sqlite:///",  # a folder that cannot be created (even as root)
+    "/proc/x/study.log": "journal file",
+    "{a_file}/study.log": "journal file",  # a regular file where a folder should be
+    "postgresql://nobody:secret@127.0.0.1:9/nothing": "server",  # no server there
+}
+
+
+@pytest.mark.parametrize("storage", list(UNUSABLE_STORAGES))
+def test_unusable_storage_is_one_line(tmp_path, storage):
+    """An unusable --storage: exit code 1 and one `error:` line naming the storage and the fix, no traceback."""
+    (tmp_path / "a_file").write_text("")
+    path = storage.format(a_file=tmp_path / "a_file")
+    result = subprocess.run(
+        [*TUNE, *TINY, *PARAMS, "--n-trials", "1", "--storage", path, "-f", str(tmp_path / "logs")],
+        cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot use the Optuna storage `{path.replace('nobody:secret@', '')}`"), line
+    assert UNUSABLE_STORAGES[storage] in line and "secret" not in line, line
 
 
 def test_cli_arguments():

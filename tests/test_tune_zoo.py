@@ -31,14 +31,14 @@ def diverging_reward(state: th.Tensor, action: th.Tensor, next_state: th.Tensor)
     return reward if CALLS["n"] <= 3 else reward * float("nan")
 
 
-def run_zoo(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+def run_zoo(*args: str, timeout: int = 240, returncode: int = 0) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     result = subprocess.run([*ZOO_TRAIN, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == returncode, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
@@ -120,3 +120,16 @@ def test_yaml_group_mode_is_kept(tmp_path, group_mode):
     assert "horizon" in trial.params and "supervision" not in trial.params
     # Never a crash: complete, or pruned with the reason GRPO gave
     assert trial.state == TrialState.COMPLETE or trial.user_attrs.get("pruned_reason")
+
+
+@pytest.mark.parametrize("storage", ["sqlite:////proc/x/study.db", "/proc/x/study.log", "study.db"])
+def test_unusable_storage_is_one_line(tmp_path, storage):
+    """-optimize with a --storage that cannot be used: exit code 1, one `error:` line naming it and the fix."""
+    result = run_zoo(
+        *TINY, *EPISODE, "-optimize", "--n-trials", "1", "--storage", storage, "--study-name", "x",
+        "-f", str(tmp_path / "logs"), "--no-optim-plots", returncode=1,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: cannot use the Optuna storage `{storage}`"), line
+    assert "--storage" in line, line

@@ -1,4 +1,9 @@
-"""Multi-seed objective for GRPO studies, built on rl_zoo3's ``ExperimentManager`` (envs, wrappers, YAML)."""
+"""
+Multi-seed objective for GRPO studies, built on rl_zoo3's ``ExperimentManager`` (envs, wrappers, YAML).
+
+Imports point down: ``grpo_zoo.zoo`` (registration, patches, search space) and :mod:`grpo_zoo.tuning.storage`;
+rl_zoo3 and torch when a study runs.
+"""
 
 import argparse
 import contextlib
@@ -7,6 +12,9 @@ from typing import Any
 
 import numpy as np
 import optuna
+
+from grpo_zoo.tuning.storage import INTERRUPTED_ATTR, WORKER_ATTR, worker_name
+from grpo_zoo.zoo.sampler import sample_grpo_params, sampler_context
 
 STATISTICS = ("last", "best", "mean")
 
@@ -17,11 +25,11 @@ def register_grpo() -> None:
     import rl_zoo3.hyperparams_opt
     import rl_zoo3.utils
 
-    from grpo_zoo.zoo import register
+    from grpo_zoo.zoo import patches, register
 
     register.register_algo(rl_zoo3.utils)
     register.register_sampler(rl_zoo3.hyperparams_opt)
-    register.patch_exp_manager(rl_zoo3.exp_manager)
+    patches.patch_exp_manager(rl_zoo3.exp_manager)
 
 
 def make_exp_manager(args: argparse.Namespace) -> Any:
@@ -163,9 +171,6 @@ class MultiSeedObjective:
             eval_env.close()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from grpo_zoo.tuning.storage import INTERRUPTED_ATTR, WORKER_ATTR, worker_name
-        from grpo_zoo.zoo.sampler import sample_grpo_params, sampler_context
-
         trial.set_user_attr(WORKER_ATTR, worker_name(trial.number))
         em = self.exp_manager
         kwargs = em._hyperparams.copy()

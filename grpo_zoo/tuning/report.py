@@ -1,4 +1,9 @@
-"""Study outputs: trials CSV, best trial as a ``hyperparams/grpo.yml`` entry, importances, PNG plots."""
+"""
+Study outputs: trials CSV, best trial as a ``hyperparams/grpo.yml`` entry, importances, PNG plots.
+
+Imports point down: :mod:`grpo_zoo.zoo.sampler` (the converter), :mod:`grpo_zoo.zoo.studies` (plots),
+:mod:`grpo_zoo.schedules`.
+"""
 
 import json
 import os
@@ -8,6 +13,10 @@ from typing import Any
 import optuna
 import yaml
 from optuna.trial import TrialState
+
+from grpo_zoo.schedules import LINEAR_PREFIX, initial_value, linear_schedule_string
+from grpo_zoo.zoo.sampler import convert_grpo_params
+from grpo_zoo.zoo.studies import importance_evaluator, tuned_params, write_plots
 
 # Zoo key order: normalize, n_envs, n_timesteps, policy, algorithm args, policy_kwargs last
 _FIRST_KEYS = ("normalize", "n_envs", "n_timesteps", "policy")
@@ -22,8 +31,8 @@ def _format_value(key: str, value: Any) -> str:
     if isinstance(value, str) and any(char in value for char in "()[]{}:,#"):
         # As in the zoo files: policy_kwargs and import paths in double quotes
         return json.dumps(value)
-    if isinstance(value, str) and value.startswith("lin_"):
-        return f"lin_{float(value.removeprefix('lin_')):.4g}"
+    if isinstance(value, str) and value.startswith(LINEAR_PREFIX):
+        return linear_schedule_string(initial_value(value, key), significant_digits=4)
     if isinstance(value, float):
         value = float(f"{value:.4g}")
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
@@ -41,8 +50,6 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     :param comment: extra comment lines (how it was tuned)
     :return: the YAML text
     """
-    from grpo_zoo.zoo.sampler import convert_grpo_params
-
     best = study.best_trial
     tuned = convert_grpo_params(best.params)
     hyperparams = {**base_hyperparams, **tuned}
@@ -59,24 +66,6 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     # Must load back as the same entry
     assert env_id in yaml.safe_load(text), text
     return text
-
-
-def tuned_params(study: optuna.Study) -> list[str]:
-    """Parameters that were really tuned (not the single-choice ones recording context or frozen values)."""
-    names: set[str] = set()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        names.update(name for name, distribution in trial.distributions.items() if not distribution.single())
-    return sorted(names)
-
-
-def importance_evaluator() -> tuple[Any, str]:
-    """fANOVA when scikit-learn is installed (Optuna's default), PED-ANOVA otherwise (no extra dependency)."""
-    try:
-        import sklearn  # noqa: F401
-
-        return optuna.importance.FanovaImportanceEvaluator(seed=0), "fANOVA"
-    except ImportError:
-        return optuna.importance.PedAnovaImportanceEvaluator(), "PED-ANOVA"
 
 
 def param_importances(study: optuna.Study) -> tuple[dict[str, float], str]:
@@ -96,45 +85,6 @@ def param_importances(study: optuna.Study) -> tuple[dict[str, float], str]:
         except (ValueError, RuntimeError) as e:
             return {}, f"{name} failed: {e}"
     return dict(importances), name
-
-
-def write_plots(study: optuna.Study, prefix: str) -> list[str]:
-    """
-    Optimisation history and parameter importances as PNG files (matplotlib backend of optuna).
-
-    :param study: the study
-    :param prefix: path prefix of the files
-    :return: the files written
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as optuna_plt
-
-    written = []
-    with warnings.catch_warnings():
-        # optuna.visualization.matplotlib is experimental
-        warnings.simplefilter("ignore")
-        plots = {"history": lambda: optuna_plt.plot_optimization_history(study)}
-        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= 2:
-            evaluator, _ = importance_evaluator()
-            params = tuned_params(study)
-            plots["importances"] = lambda: optuna_plt.plot_param_importances(study, evaluator=evaluator, params=params)
-        for name, plot in plots.items():
-            try:
-                ax = plot()
-            except (ValueError, RuntimeError, ZeroDivisionError) as e:
-                print(f"Could not plot {name}: {e}")
-                continue
-            figure: Any = ax.figure
-            figure.set_size_inches(10, 6)
-            figure.tight_layout()
-            path = f"{prefix}_{name}.png"
-            figure.savefig(path, dpi=100)
-            plt.close(figure)
-            written.append(path)
-    return written
 
 
 def write_report(

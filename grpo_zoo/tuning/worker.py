@@ -1,4 +1,8 @@
-"""One worker process of ``grpo_zoo.tune``: runs trials of the shared study until the global cap is reached."""
+"""
+One worker process of ``grpo_zoo.tune``: runs trials of the shared study until the global cap is reached.
+
+Imports point down: :mod:`grpo_zoo.tuning.objective`, :mod:`grpo_zoo.tuning.storage` and ``grpo_zoo.zoo``.
+"""
 
 import argparse
 import os
@@ -11,11 +15,11 @@ import optuna
 from optuna.pruners import BasePruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.storages import fail_stale_trials as _fail_stale_trials
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from grpo_zoo.tuning.storage import COUNTED_STATES, count_trials, fail_dead_local_trials, make_storage
+from grpo_zoo.tuning.storage import COUNTED_STATES, count_trials, fail_dead_local_trials
+from grpo_zoo.zoo.studies import make_storage, uses_heartbeats
 
 # A worker gives up after this many trials in a row FAIL (not pruned: a bug, not bad hyperparameters)
 MAX_CONSECUTIVE_FAILURES = 5
@@ -95,7 +99,7 @@ def run_worker(args: argparse.Namespace, storage_url: str, cap: int, worker_idx:
     objective = MultiSeedObjective(exp_manager, [args.seed + i for i in range(args.n_seeds)], args.statistic)
     progress = _Progress(worker_idx)
     callbacks: list[Any] = [MaxTrialsCallback(cap, states=COUNTED_STATES), progress]
-    heartbeat = is_heartbeat_enabled(storage)
+    heartbeat = uses_heartbeats(storage_url, args.heartbeat_interval)
     while progress.consecutive_failures < MAX_CONSECUTIVE_FAILURES:
         # Trials of dead workers: FAIL and re-queued (heartbeat: any machine; otherwise: this machine)
         if heartbeat:
