@@ -8,9 +8,9 @@ This module runs where the env lives (in the main process for ``DummyVecEnv``, i
   worker imports this module, which adds one method, ``gym.Env.grpo_branch``, so that
   ``env_method("grpo_branch", command, ...)`` finds it on the outermost wrapper.
 - The real env is only ever *read*: its simulator state is saved at the visited states the collector asks for
-  (``save_root``). Probes step a pool of member envs, copies of the unwrapped env made once, so the real env's
-  episode statistics (Monitor), time-limit counter, RNG stream and state are never touched, whatever happens
-  during a probe (an exception, a KeyboardInterrupt).
+  (``save_root``). Probes step a copy of the unwrapped env made once, loading each member's snapshot in turn,
+  so the real env's episode statistics (Monitor), time-limit counter, RNG stream and state are never touched,
+  whatever happens during a probe (an exception, a KeyboardInterrupt).
 - Stateless ``ActionWrapper`` / ``ObservationWrapper`` / ``RewardWrapper`` transforms of the real env are applied
   by hand around each member step and the time limit is replayed from the ``TimeLimit`` counter at the root.
 
@@ -48,6 +48,7 @@ class Snapshotter:
     """Save the simulator state of an unwrapped env and load it into a copy of that env."""
 
     name = "base"
+    reuses_memory = False  # whether ``save(into=...)`` writes into the old snapshot's memory
 
     def __init__(self, with_rng: bool = False):
         self.with_rng = with_rng
@@ -56,8 +57,12 @@ class Snapshotter:
     def matches(env: gym.Env) -> bool:
         raise NotImplementedError
 
-    def save(self, env: gym.Env) -> Any:
-        """A snapshot that later steps of ``env`` do not change."""
+    def save(self, env: gym.Env, into: Any = None) -> Any:
+        """
+        A snapshot that later steps of ``env`` do not change.
+
+        :param into: A snapshot of this family that is no longer needed, whose memory may be reused
+        """
         raise NotImplementedError
 
     def load(self, env: gym.Env, snapshot: Any) -> None:
@@ -84,7 +89,7 @@ class ClassicControlSnapshotter(Snapshotter):
     def matches(env: gym.Env) -> bool:
         return type(env).__module__.startswith("gymnasium.envs.classic_control")
 
-    def save(self, env: gym.Env) -> Any:
+    def save(self, env: gym.Env, into: Any = None) -> Any:
         values = {name: copy.copy(env.__dict__[name]) for name in self.ATTRIBUTES if name in env.__dict__}
         return values, self._save_rng(env)
 
@@ -99,16 +104,17 @@ class MujocoSnapshotter(Snapshotter):
     """MuJoCo envs: copy the whole ``MjData`` (integration state and derived quantities)."""
 
     name = "mujoco"
+    reuses_memory = True
 
     @staticmethod
     def matches(env: gym.Env) -> bool:
         return type(env.__dict__.get("data")).__name__ == "MjData" and "model" in env.__dict__
 
-    def save(self, env: gym.Env) -> Any:
+    def save(self, env: gym.Env, into: Any = None) -> Any:
         import mujoco
 
         model = env.__dict__["model"]
-        data = mujoco.MjData(model)
+        data = mujoco.MjData(model) if into is None else into[0]
         mujoco.mj_copyData(data, model, env.__dict__["data"])
         return data, self._save_rng(env)
 
@@ -129,7 +135,7 @@ class DeepCopySnapshotter(Snapshotter):
     def matches(env: gym.Env) -> bool:
         return True
 
-    def save(self, env: gym.Env) -> Any:
+    def save(self, env: gym.Env, into: Any = None) -> Any:
         return copy.deepcopy(env.__dict__)
 
     def load(self, env: gym.Env, snapshot: Any) -> None:
@@ -245,8 +251,9 @@ class EnvBrancher:
     def __init__(self, index: int):
         self.index = index
         self.snapshotter: Snapshotter | None = None
-        self._template: gym.Env | None = None
-        self._members: list[gym.Env] = []
+        self._probe_env: gym.Env | None = None  # a copy of the unwrapped env that steps every member in turn
+        self._member_states: list[Any] = []  # each member's snapshot (its root's until it steps)
+        self._spare_states: list[Any] = []  # snapshots no longer needed, whose memory ``save`` may reuse
         self._roots: list[tuple[Any, int]] = []  # (snapshot, time-limit counter) of each saved state
         self._member_elapsed = np.zeros(0, dtype=np.int64)
         self._member_obs: list[Any] = []
@@ -279,7 +286,7 @@ class EnvBrancher:
             reason = verify_snapshotter(unwrapped, snapshotter) or ""
             if not reason:
                 self.snapshotter = snapshotter
-                self._template = copy.deepcopy(unwrapped)
+                self._probe_env = copy.deepcopy(unwrapped)
                 return None
         return f"no exact snapshot of {type(unwrapped).__name__} ({reason})"
 
@@ -292,7 +299,8 @@ class EnvBrancher:
         if mask[self.index]:
             assert self.snapshotter is not None, "call verify first"
             time_limit = find_time_limit(env)
-            self._roots.append((self.snapshotter.save(env.unwrapped), 0 if time_limit is None else time_limit._elapsed_steps))
+            snapshot = self.snapshotter.save(env.unwrapped, into=self._spare())
+            self._roots.append((snapshot, 0 if time_limit is None else time_limit._elapsed_steps))
 
     def start(self, env: gym.Env, member_roots: list[np.ndarray], root_obs: list[Any]) -> None:
         """
@@ -301,12 +309,8 @@ class EnvBrancher:
         :param member_roots: Per env: the root of each of its members (indices into the saved roots)
         :param root_obs: Per env: each member's first observation (as the env returned it at the root)
         """
-        assert self.snapshotter is not None and self._template is not None, "call verify first"
         roots = member_roots[self.index]
-        while len(self._members) < len(roots):
-            self._members.append(copy.deepcopy(self._template))
-        for member, root in zip(self._members, roots, strict=False):
-            self.snapshotter.load(member, self._roots[root][0])
+        self._member_states = [self._roots[root][0] for root in roots]
         self._member_elapsed = np.array([self._roots[root][1] for root in roots], dtype=np.int64)
         first = root_obs[self.index]
         if isinstance(first, dict):
@@ -324,6 +328,8 @@ class EnvBrancher:
         :return: (observations, rewards, terminated, truncated) of this env's members; a member that is not
             active keeps its last observation and gets zero reward
         """
+        snapshotter, probe_env = self.snapshotter, self._probe_env
+        assert snapshotter is not None and probe_env is not None, "call verify first"
         chain = wrapper_chain(env)
         time_limit = find_time_limit(env)
         member_actions, member_active = actions[self.index], active[self.index]
@@ -331,13 +337,19 @@ class EnvBrancher:
         rewards = np.zeros(n_members)
         terminated = np.zeros(n_members, dtype=bool)
         truncated = np.zeros(n_members, dtype=bool)
+        first_step = self._n_steps == 0
         self._n_steps += 1
         for m in np.flatnonzero(member_active):
             action = member_actions[m]
             for wrapper in chain:
                 if isinstance(wrapper, gym.ActionWrapper):
                     action = wrapper.action(action)
-            obs, reward, terminated[m], truncated[m], _ = self._members[m].step(action)
+            snapshotter.load(probe_env, self._member_states[m])
+            obs, reward, terminated[m], truncated[m], _ = probe_env.step(action)
+            # Before its first step a member shares its root's snapshot: it gets memory of its own then
+            # A member shares its root's snapshot until its first step, then has one of its own to overwrite
+            own = self._spare() if first_step else self._member_states[m]
+            self._member_states[m] = snapshotter.save(probe_env, into=own)
             for wrapper in reversed(chain):
                 if isinstance(wrapper, gym.ObservationWrapper):
                     obs = wrapper.observation(obs)
@@ -349,8 +361,15 @@ class EnvBrancher:
         return stack(self._member_obs), rewards, terminated, truncated
 
     def clear(self, env: gym.Env) -> None:
-        """Forget the roots and the members' positions (the member envs are kept for the next rollout)."""
-        self._roots, self._member_obs = [], []
+        """Forget the roots and the members' positions (the members' memory is kept for the next rollout)."""
+        if self.snapshotter is not None and self.snapshotter.reuses_memory:
+            unique = {id(state): state for state in [*self._member_states, *(root for root, _ in self._roots)]}
+            self._spare_states.extend(unique.values())
+        self._roots, self._member_states, self._member_obs, self._n_steps = [], [], [], 0
+
+    def _spare(self) -> Any:
+        """A snapshot whose memory may be overwritten, or None."""
+        return self._spare_states.pop() if self._spare_states else None
 
     def max_episode_steps(self, env: gym.Env) -> int | None:
         """The env's time limit, or None if it has none."""
