@@ -6,6 +6,7 @@ import random
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import IdentityEnv
 from stable_baselines3.common.monitor import Monitor
@@ -236,8 +237,8 @@ def test_the_real_trajectory_is_the_real_actions_member(env_id, monkeypatch):
     def scores(simulate_real):
         model = GRPO("MlpPolicy", make_vec_env(env_id, n_envs=2, seed=0), group_size=3, horizon=6, n_steps=32, seed=0)
         if simulate_real:
-            real_scores = model.groups._real_scores
-            monkeypatch.setattr(model.groups, "_real_scores", lambda *a: (real_scores(*a)[0], np.zeros(64, bool)))
+            real_runs = model.groups._real_runs
+            monkeypatch.setattr(model.groups, "_real_runs", lambda *a: (real_runs(*a)[0], np.zeros(64, bool)))
         collected = []
         collect = model.groups.collect
         monkeypatch.setattr(model.groups, "collect", lambda *a: collected.append(collect(*a)) or collected[-1])
@@ -250,3 +251,36 @@ def test_the_real_trajectory_is_the_real_actions_member(env_id, monkeypatch):
     assert read.distinct.sum() > 10
     np.testing.assert_array_equal(read.returns[read.distinct], simulated.returns[read.distinct])
     assert read_probes < simulated_probes
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_continuations_are_pi_old_samples_scored_from_their_step_on(env_id, monkeypatch):
+    """With train_continuations, every step of every member's run is a sample: its log-probability is pi_old's at
+    the observation recorded with it, and its return-to-go is its run's rewards from that step on."""
+    model = GRPO(
+        "MlpPolicy",
+        make_vec_env(env_id, n_envs=2, seed=0),
+        group_size=4,
+        horizon=8,
+        branch_fraction=0.25,
+        train_continuations=True,
+        n_steps=32,
+        seed=0,
+    )
+    collected = []
+    collect = model.groups.collect
+    monkeypatch.setattr(model.groups, "collect", lambda *a: collected.append(collect(*a)) or collected[-1])
+    model.learn(64)
+    rollout = collected[0]
+    n_roots = len(rollout.returns)
+    assert n_roots == 2 * 32 // 4 and rollout.returns.shape[2] == 8
+    assert rollout.index[:, 2].max() == 7 and len(rollout.log_probs) > n_roots * 4
+    # Every sample sits where its member's run has a return
+    assert not np.isnan(rollout.returns[tuple(rollout.index.T)]).any()
+    # pi_old of the first rollout is the initial policy: a second model built with the same seed has it
+    pi_old = GRPO("MlpPolicy", make_vec_env(env_id, n_envs=2, seed=0), n_steps=32, seed=0).policy
+    actions = th.as_tensor(rollout.actions)
+    with th.no_grad():
+        distribution = pi_old.get_distribution(th.as_tensor(rollout.observations[rollout.obs_index]))
+        recomputed = distribution.log_prob(actions.long().flatten() if env_id == "CartPole-v1" else actions)
+    np.testing.assert_allclose(recomputed.numpy(), rollout.log_probs, rtol=1e-5, atol=1e-5)

@@ -24,7 +24,7 @@ class GroupMode:
 GROUP_MODES: dict[str, GroupMode] = {
     "state": GroupMode(
         StateGroups,
-        ("group_size", "horizon", "exhaustive", "branch_fraction"),
+        ("group_size", "horizon", "exhaustive", "branch_fraction", "train_continuations"),
         "branch the env at a fraction of the visited states; members continue from exactly that state",
     ),
     "episode": GroupMode(
@@ -38,8 +38,9 @@ GROUP_MODES: dict[str, GroupMode] = {
 def make_collector(group_mode: str, arguments: dict[str, Any], seed: int | None) -> GroupCollector:
     """
     :param group_mode: A key of ``GROUP_MODES``
-    :param arguments: GRPO's arguments (only those the mode reads are passed on)
+    :param arguments: GRPO's arguments (only those the mode reads are passed on; a missing one, e.g. in a model
+        saved by an older version, takes the collector's default)
     :param seed: Seed of the mechanism's own random choices
     """
     mode = GROUP_MODES[group_mode]
-    return mode.collector(**{name: arguments[name] for name in mode.arguments}, seed=seed)
+    return mode.collector(**{name: arguments[name] for name in mode.arguments if name in arguments}, seed=seed)

@@ -10,6 +10,7 @@ import torch as th
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
+from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.branching import EnvBrancher
@@ -24,6 +25,7 @@ class _Trajectory:
     policy_obs: list[Any] = field(default_factory=list)  # what the policy saw (trained on)
     raw_obs: list[Any] = field(default_factory=list)  # what the env returned (reward functions, probes)
     actions: list[np.ndarray] = field(default_factory=list)  # as sampled by the policy
+    log_probs: list[np.ndarray] = field(default_factory=list)  # log pi_old of those actions
     env_actions: list[np.ndarray] = field(default_factory=list)  # as the env received them
     next_raw: list[Any] = field(default_factory=list)  # the observation reached (the terminal one at an end)
     known: list[np.ndarray] = field(default_factory=list)  # next_raw is exact (not a normalised terminal obs)
@@ -62,11 +64,23 @@ class StateGroups:
     :param horizon: Steps scored per member, the branched action included
     :param exhaustive: Discrete spaces: every action once, weighted by pi_old(a|s)
     :param branch_fraction: Fraction of the visited states that are branched, in (0, 1]
+    :param train_continuations: Also train on the later steps of every member's run (pi_old's own actions), each
+        compared with the members still running at that step (process supervision from a shared state), so that
+        every simulated step is a training sample; otherwise only the branched actions are (TRPO's vine)
     :param seed: Seed of where the branching starts in each env
     """
 
-    def __init__(self, group_size: int, horizon: int, exhaustive: bool, branch_fraction: float = 1.0, seed: int | None = None):
+    def __init__(
+        self,
+        group_size: int,
+        horizon: int,
+        exhaustive: bool,
+        branch_fraction: float = 1.0,
+        train_continuations: bool = False,
+        seed: int | None = None,
+    ):
         self.group_size = group_size
+        self.train_continuations = train_continuations
         self.horizon = horizon
         self.exhaustive = exhaustive
         self.branch_fraction = branch_fraction
@@ -98,7 +112,9 @@ class StateGroups:
         for t in range(n_rollout_steps):
             with th.no_grad():
                 distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
-                actions = sample_with_noise(distribution, noise[t]).cpu().numpy()
+                sampled = sample_with_noise(distribution, noise[t])
+                log_probs = distribution.log_prob(sampled).cpu().numpy()
+            actions = sampled.cpu().numpy()
             branch = self._branch_points()
             if branch.any():
                 env.env_method("grpo_branch", "save_root", branch)
@@ -110,6 +126,7 @@ class StateGroups:
                 policy_obs=obs,
                 raw_obs=raw,
                 actions=actions,
+                log_probs=log_probs,
                 env_actions=env_actions,
                 next_raw=next_raw,
                 known=known,
@@ -133,19 +150,16 @@ class StateGroups:
 
     def _probe(self, actor: Actor, env: VecEnv, trajectory: _Trajectory, noise: th.Tensor) -> GroupRollout:
         """Score the members of every root: read off the real trajectory, or simulated for ``horizon`` steps."""
-        assert self.pipeline is not None
         policy, device = actor.policy, actor.policy.device
-        branch = np.stack(trajectory.branch)  # [T, n_envs]
         # Roots env by env, each env's in the order it saved them (the order of its brancher's roots)
-        root_env, root_t = (a.astype(int) for a in np.nonzero(branch.T))
+        root_env, root_t = (a.astype(int) for a in np.nonzero(np.stack(trajectory.branch).T))
         n_roots = len(root_t)
         policy_obs = take(trajectory.stacked("policy_obs"), (root_t, root_env))
-        real_actions = np.stack(trajectory.actions)[root_t, root_env]
         with th.no_grad():
-            actions, log_probs, weights, real_member = sample_members(
+            actions, first_log_probs, weights, real_member = sample_members(
                 policy,
                 obs_as_tensor(policy_obs, device),  # type: ignore[arg-type]
-                th.as_tensor(real_actions, device=device),
+                th.as_tensor(np.stack(trajectory.actions)[root_t, root_env], device=device),
                 self.group_size,
                 self.exhaustive,
             )
@@ -153,100 +167,116 @@ class StateGroups:
         member_actions = actions.cpu().numpy()  # [n_roots, G, *action_shape]
         flat_actions = member_actions.reshape(n_roots * group_size, *member_actions.shape[2:])
         env_actions = actor.env_actions(flat_actions.astype(policy.action_space.dtype, copy=False))
-        first = env_actions.reshape(n_roots, group_size, -1)
-        representative = _first_equal_member(first)  # [n_roots, G]: the member whose probe each one shares
+        env_actions = env_actions.reshape(n_roots, group_size, *env_actions.shape[1:])
+        representative = _first_equal_member(env_actions.reshape(n_roots, group_size, -1))  # whose run each shares
         distinct = np.any(representative != 0, axis=1)
-        real_member_np = real_member.cpu().numpy()
-        real_scores, real_known = self._real_scores(actor, trajectory, root_t, root_env)
+        roots = np.arange(n_roots)
+        real_rep = representative[roots, real_member.cpu().numpy()]
 
-        # Simulate the representatives of groups that compare distinct actions, but the real one when known
-        is_representative = representative == np.arange(group_size)
-        real_rep = representative[np.arange(n_roots), real_member_np]
-        simulate = is_representative & distinct[:, None]
-        simulate[np.arange(n_roots), real_rep] &= ~real_known
+        # Runs: the real action's member read off the real trajectory where known, the other representatives of
+        # groups that compare distinct actions simulated
+        real_runs, real_known = self._real_runs(actor, trajectory, root_t, root_env)
+        simulate = (representative == np.arange(group_size)) & distinct[:, None]
+        simulate[roots, real_rep] &= ~real_known
         # One audit step per env: the real action's member at the env's last root repeats the real step
         audit_roots = np.flatnonzero(np.r_[root_env[1:] != root_env[:-1], True])
         audit_only = np.zeros_like(simulate)
         audit_only[audit_roots, real_rep[audit_roots]] = ~simulate[audit_roots, real_rep[audit_roots]]
-        simulate |= audit_only
+        sim_root, sim_member = np.nonzero(simulate | audit_only)
+        sim_runs, probe_steps = self._simulate(
+            actor,
+            env,
+            trajectory,
+            noise,
+            (root_t, root_env),
+            sim_root,
+            env_actions[sim_root, sim_member],
+            member_actions[sim_root, sim_member],
+            audit=sim_member == real_rep[sim_root],
+            audit_only=audit_only[sim_root, sim_member],
+        )
+        keep = ~audit_only[sim_root, sim_member]
+        read = np.flatnonzero(real_known & distinct)
+        runs = _Runs.concatenate([real_runs.take(read), sim_runs.take(np.flatnonzero(keep))])
+        run_of = np.full((n_roots, group_size), -1)
+        run_of[read, real_rep[read]] = np.arange(len(read))
+        run_of[sim_root[keep], sim_member[keep]] = len(read) + np.arange(int(keep.sum()))
+        run_of = np.take_along_axis(run_of, representative, axis=1)  # members that took the same action share a run
 
-        scores = np.zeros((n_roots, group_size))
-        scores[np.arange(n_roots), real_rep] = np.where(real_known, real_scores, 0.0)
-        sim_root, sim_member = np.nonzero(simulate)
-        if len(sim_root):
-            sim_scores, probe_steps = self._simulate(
-                actor,
-                env,
-                trajectory,
-                noise,
-                root_t,
-                root_env,
-                sim_root,
-                env_actions.reshape(n_roots, group_size, *env_actions.shape[1:])[sim_root, sim_member],
-                audit=(sim_member == real_rep[sim_root]),
-                audit_only=audit_only[sim_root, sim_member],
-            )
-            keep = ~audit_only[sim_root, sim_member]
-            scores[sim_root[keep], sim_member[keep]] = sim_scores[keep]
-        else:
-            probe_steps = 0
-        scores = np.take_along_axis(scores, representative, axis=1)  # duplicates share their representative's
+        # Rewards of each member's run, [n_roots, G, H]; a group of one action only scores 0 (nothing to compare)
+        rewards = np.full((n_roots, group_size, self.horizon), np.nan)
+        rewards[run_of >= 0] = runs.rewards[run_of[run_of >= 0]]
+        rewards[~distinct, :, 0] = 0.0
+        returns = discounted_returns_to_go(rewards, actor.gamma)
+        if not self.train_continuations:
+            returns = returns[:, :, :1]
 
+        # Samples: every member's first action; with train_continuations, every later step of its run too
+        first = np.stack([np.repeat(roots, group_size), np.tile(np.arange(group_size), n_roots)], axis=1)
+        index = [np.column_stack([first, np.zeros(len(first), dtype=int)])]
+        obs_index = [first[:, 0]]
+        sample_actions, sample_log_probs = [flat_actions], [first_log_probs.cpu().numpy().reshape(-1)]
+        observations = [policy_obs]
+        if self.train_continuations and len(runs.rewards):
+            root, member, step = np.nonzero(~np.isnan(returns[:, :, 1:]))
+            step += 1
+            run = run_of[root, member]
+            index.append(np.stack([root, member, step], axis=1))
+            obs_index.append(n_roots + run * self.horizon + step)
+            sample_actions.append(runs.actions[run, step])
+            sample_log_probs.append(runs.log_probs[run, step])
+            observations.append(_flatten(runs.observations, (len(runs.rewards) * self.horizon,)))
         return GroupRollout(
-            observations=policy_obs,
-            obs_index=np.repeat(np.arange(n_roots), group_size),
-            actions=flat_actions,
-            log_probs=log_probs.cpu().numpy().reshape(-1),
-            index=np.stack(
-                [
-                    np.repeat(np.arange(n_roots), group_size),
-                    np.tile(np.arange(group_size), n_roots),
-                    np.zeros(n_roots * group_size, dtype=int),
-                ],
-                axis=1,
-            ),
-            returns=scores[:, :, None],
+            observations=concatenate(observations),
+            obs_index=np.concatenate(obs_index),
+            actions=np.concatenate(sample_actions),
+            log_probs=np.concatenate(sample_log_probs),
+            index=np.concatenate(index),
+            returns=returns,
             weights=weights.cpu().numpy(),
             distinct=distinct,
             probe_steps=probe_steps,
         )
 
-    def _real_scores(
+    def _real_runs(
         self, actor: Actor, trajectory: _Trajectory, root_t: np.ndarray, root_env: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple["_Runs", np.ndarray]:
         """
-        The score of the real action at each root, read off the real trajectory: known when its horizon (or its
-        episode) ends within the rollout and every transition it needs is known.
+        The run of the real action's member at each root, read off the real trajectory: known when its horizon (or
+        its episode) ends within the rollout and every transition it needs is known.
 
-        :return: scores [n_roots], known [n_roots]
+        :return: the runs (one per root), and where they are known [n_roots]
         """
         n_steps = len(trajectory.dones)
         dones = np.stack(trajectory.dones)  # [T, n_envs]
         if actor.reward_model is None:
             # float32, as a VecEnv's buffers hold them (probes are rounded alike, so both agree exactly)
-            rewards = np.stack(trajectory.rewards).astype(np.float32).astype(np.float64)
+            step_rewards = np.stack(trajectory.rewards).astype(np.float32).astype(np.float64)
             usable = np.ones_like(dones)
         else:
             raw_obs, next_raw = trajectory.stacked("raw_obs"), trajectory.stacked("next_raw")
             env_actions = np.stack(trajectory.env_actions)
             flat = (n_steps * dones.shape[1],)
-            rewards = actor.reward_model.score(
+            step_rewards = actor.reward_model.score(
                 _flatten(raw_obs, flat), env_actions.reshape(*flat, *env_actions.shape[2:]), _flatten(next_raw, flat)
             ).reshape(dones.shape)
             usable = np.stack(trajectory.known)
-        scores = np.zeros(len(root_t))
+        rewards = np.full((len(root_t), self.horizon), np.nan)
         running = np.ones(len(root_t), dtype=bool)  # not ended yet
         known = np.ones(len(root_t), dtype=bool)
-        discount = 1.0
+        steps = np.minimum(root_t[:, None] + np.arange(self.horizon), n_steps - 1)  # [n_roots, H]
         for k in range(self.horizon):
-            t = root_t + k
-            inside = t < n_steps
-            t = np.minimum(t, n_steps - 1)
+            inside = root_t + k < n_steps
+            t = steps[:, k]
             known &= ~running | (inside & usable[t, root_env])
-            scores += np.where(running & inside, discount * rewards[t, root_env], 0.0)
+            rewards[running & inside, k] = step_rewards[t, root_env][running & inside]
             running &= ~(inside & dones[t, root_env])
-            discount *= actor.gamma
-        return scores, known
+        runs = _Runs(rewards)
+        if self.train_continuations:
+            runs.observations = take(trajectory.stacked("policy_obs"), (steps, root_env[:, None]))
+            runs.actions = np.stack(trajectory.actions)[steps, root_env[:, None]]
+            runs.log_probs = np.stack(trajectory.log_probs)[steps, root_env[:, None]]
+        return runs, known
 
     def _simulate(
         self,
@@ -254,34 +284,41 @@ class StateGroups:
         env: VecEnv,
         trajectory: _Trajectory,
         noise: th.Tensor,
-        root_t: np.ndarray,
-        root_env: np.ndarray,
+        roots: tuple[np.ndarray, np.ndarray],
         member_root: np.ndarray,
+        first_env_actions: np.ndarray,
         first_actions: np.ndarray,
         audit: np.ndarray,
         audit_only: np.ndarray,
-    ) -> tuple[np.ndarray, int]:
+    ) -> tuple["_Runs", int]:
         """
         Run members from their roots for ``horizon`` steps, following pi_old with the real steps' noise.
 
+        :param roots: Step and env of every root (sorted by env)
         :param member_root: Root of each simulated member (sorted by env, as the roots are)
-        :param first_actions: Each member's first action, as the env receives it
+        :param first_env_actions: Each member's first action, as the env receives it
+        :param first_actions: The same, as the policy sampled it
         :param audit: Members that take the real action: their first step must repeat the real one
         :param audit_only: Members run for that one step only
-        :return: The members' scores and the probe steps taken
+        :return: The members' runs and the probe steps taken
         """
         assert self.pipeline is not None
         policy = actor.policy
         n_members = len(member_root)
+        runs = _Runs(np.full((n_members, self.horizon), np.nan))
+        if n_members == 0:
+            return runs, 0
+        root_t, root_env = roots
         m_env, m_t = root_env[member_root], root_t[member_root]
         # The brancher numbers an env's roots in the order it saved them
         local_root = member_root - np.searchsorted(root_env, m_env)
         layout = _EnvSlices(m_env, env.num_envs)
         state = take(trajectory.stacked("raw_obs"), (m_t, m_env))
+        record = _StepRecorder(self.train_continuations)
+        record(take(trajectory.stacked("policy_obs"), (m_t, m_env)), first_actions, np.full(n_members, np.nan))
         env.env_method("grpo_branch", "start", layout.split(local_root), layout.split(state), indices=layout.envs)
-        scores = np.zeros(n_members)
         active = np.ones(n_members, dtype=bool)
-        step_actions, discount, probe_steps = first_actions, 1.0, 0
+        step_actions, probe_steps = first_env_actions, 0
         for step in range(self.horizon):
             results = env.env_method(
                 "grpo_branch", "step", layout.split(step_actions), layout.split(active), indices=layout.envs
@@ -290,32 +327,90 @@ class StateGroups:
             env_rewards, terminated, truncated = (np.concatenate([r[i] for r in results]) for i in (1, 2, 3))
             probe_steps += int(active.sum())
             if step == 0:
-                _audit(
-                    trajectory,
-                    m_t[audit],
-                    m_env[audit],
-                    take(next_state, audit),
-                    env_rewards[audit],
-                    (terminated | truncated)[audit],
-                )
+                ended = terminated | truncated
+                _audit(trajectory, m_t[audit], m_env[audit], take(next_state, audit), env_rewards[audit], ended[audit])
                 active &= ~audit_only
             rewards = env_rewards.astype(np.float32).astype(np.float64)
             if actor.reward_model is not None:
                 rewards = np.zeros(n_members)
                 rewards[active] = actor.reward_model.score(take(state, active), step_actions[active], take(next_state, active))
-            scores += discount * rewards * active
+            runs.rewards[active, step] = rewards[active]
             active &= ~(terminated | truncated)
-            discount *= actor.gamma
             if step + 1 == self.horizon or not active.any():
                 break
             state = next_state
             with th.no_grad():
-                distribution = policy.get_distribution(obs_as_tensor(self.pipeline.to_policy(state), policy.device))  # type: ignore[arg-type]
+                policy_obs = self.pipeline.to_policy(state)
+                distribution = policy.get_distribution(obs_as_tensor(policy_obs, policy.device))  # type: ignore[arg-type]
                 uniform = noise[th.as_tensor(m_t + step + 1), th.as_tensor(m_env)]
-                actions = sample_with_noise(distribution, uniform).cpu().numpy()
-            step_actions = actor.env_actions(actions.astype(policy.action_space.dtype, copy=False))
+                actions = sample_with_noise(distribution, uniform)
+                record(policy_obs, actions.cpu().numpy(), distribution.log_prob(actions).cpu().numpy())
+            step_actions = actor.env_actions(actions.cpu().numpy().astype(policy.action_space.dtype, copy=False))
         env.env_method("grpo_branch", "clear", indices=layout.envs)
-        return scores, probe_steps
+        record.into(runs, self.horizon)
+        return runs, probe_steps
+
+
+@dataclass
+class _Runs:
+    """
+    H-step runs of members from their roots.
+
+    :param rewards: [n, H], NaN once a run has ended
+    :param observations: What pi_old saw at each step, [n, H, *obs_shape] (kept only to train continuations)
+    :param actions: What it did, [n, H, *action_shape]
+    :param log_probs: log pi_old of those actions, [n, H]
+    """
+
+    rewards: np.ndarray
+    observations: Any = None
+    actions: Any = None
+    log_probs: Any = None
+
+    def take(self, index: np.ndarray) -> "_Runs":
+        if self.observations is None:
+            return _Runs(self.rewards[index])
+        return _Runs(self.rewards[index], take(self.observations, index), self.actions[index], self.log_probs[index])
+
+    @staticmethod
+    def concatenate(runs: list["_Runs"]) -> "_Runs":
+        runs = [r for r in runs if len(r.rewards)] or runs[:1]
+        if any(r.observations is None for r in runs):
+            return _Runs(np.concatenate([r.rewards for r in runs]))
+        return _Runs(
+            np.concatenate([r.rewards for r in runs]),
+            concatenate([r.observations for r in runs]),
+            np.concatenate([r.actions for r in runs]),
+            np.concatenate([r.log_probs for r in runs]),
+        )
+
+
+class _StepRecorder:
+    """What simulated members saw and did at each step, when continuations are trained."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.steps: list[tuple[Any, np.ndarray, np.ndarray]] = []
+
+    def __call__(self, observations: Any, actions: np.ndarray, log_probs: np.ndarray) -> None:
+        if self.enabled:
+            self.steps.append((observations, actions, log_probs))
+
+    def into(self, runs: _Runs, horizon: int) -> None:
+        """Fill ``runs`` (steps never reached repeat the last one: their rewards are NaN, so they are not trained)."""
+        if not self.enabled:
+            return
+        steps = self.steps + [self.steps[-1]] * (horizon - len(self.steps))
+        runs.observations = _swap(stack([s[0] for s in steps]))
+        runs.actions = np.stack([s[1] for s in steps], axis=1)
+        runs.log_probs = np.stack([s[2] for s in steps], axis=1)
+
+
+def _swap(obs: Any) -> Any:
+    """[H, n, ...] -> [n, H, ...] (array or dict)."""
+    if isinstance(obs, dict):
+        return {key: np.swapaxes(value, 0, 1) for key, value in obs.items()}
+    return np.swapaxes(obs, 0, 1)
 
 
 def _first_equal_member(first_actions: np.ndarray) -> np.ndarray:

@@ -40,8 +40,9 @@ def check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) ->
         _check_number("target_kl", arguments["target_kl"], "> 0 or None", lambda x: x > 0)
     _check_schedule("learning_rate", arguments["learning_rate"])
     _check_clip_ranges(arguments["clip_range"], arguments["clip_range_high"])
-    if arguments["exhaustive"] and arguments["group_mode"] != "state":
-        raise ValueError("`exhaustive=True` enumerates the actions of a branched state: it needs group_mode='state'")
+    for name in ("exhaustive", "train_continuations"):
+        if arguments[name] and arguments["group_mode"] != "state":
+            raise ValueError(f"`{name}=True` is about the members of a branched state: it needs group_mode='state'")
     if arguments["reward_function"] is not None:
         # Resolve import paths and check the weights now: a typo fails here, not after the first rollout
         RewardModel(arguments["reward_function"], arguments["reward_weights"])

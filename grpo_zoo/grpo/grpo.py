@@ -60,9 +60,15 @@ class GRPO(OnPolicyAlgorithm):
     :param exhaustive: State groups, Discrete actions: score every action once and weight each by
         pi_old(a|s) in the surrogate (the exact expectation, no sampling noise)
     :param branch_fraction: State groups: fraction of the visited states that are branched, in (0, 1]. A real
-        step then costs about ``branch_fraction * group_size * horizon`` probe steps (``rollout/probe_steps``)
-    :param supervision: Episode groups: "process" (return-to-go vs the members alive at that step; the
-        default, it learned CartPole faster than "outcome" in our runs) or "outcome" (episode return vs group mean)
+        step then costs at most ``branch_fraction * (group_size - 1) * horizon`` probe steps: the real action's
+        member is read off the real trajectory, members that took the same action share a probe, and a group of
+        one action is not probed (``rollout/probe_steps_per_step``)
+    :param train_continuations: State groups: also train on the later steps of each member's ``horizon``-step
+        run, each compared with the members still running at that step (``supervision``), so that every probe
+        step is a training sample; otherwise only the branched actions are trained (TRPO's vine)
+    :param supervision: "process" (a member's return-to-go at each step vs the members still running then; the
+        default, it learned CartPole faster than "outcome" in our runs) or "outcome" (its whole return vs the
+        group's mean, for every step): episode groups and state groups with ``train_continuations``
     :param scale_rewards: "group" (divide by the group std), "batch" (by the rollout std) or "none"
     :param learning_rate: The learning rate, a float or a schedule of the progress remaining (1 to 0)
     :param n_steps: Real steps per env per rollout (episode groups finish their running episodes)
@@ -104,6 +110,7 @@ class GRPO(OnPolicyAlgorithm):
         horizon: int = 1,
         exhaustive: bool = False,
         branch_fraction: float = 1.0,
+        train_continuations: bool = False,
         supervision: str = "process",
         scale_rewards: str = "none",
         learning_rate: float | Schedule = 3e-4,
@@ -156,6 +163,7 @@ class GRPO(OnPolicyAlgorithm):
         self.horizon = horizon
         self.exhaustive = exhaustive
         self.branch_fraction = branch_fraction
+        self.train_continuations = train_continuations
         self.supervision = supervision
         self.scale_rewards = scale_rewards
         self.batch_size = batch_size
@@ -191,8 +199,7 @@ class GRPO(OnPolicyAlgorithm):
         self.clip_range_high = FloatSchedule(high)
         self.reward_model, self._reward_error = self._make_reward_model()
         self.ref_policy: ActorCriticPolicy | None = None
-        arguments = {name: getattr(self, name) for name in ("group_size", "horizon", "exhaustive", "branch_fraction")}
-        self.groups: GroupCollector = make_collector(self.group_mode, arguments, self.seed)
+        self.groups: GroupCollector = make_collector(self.group_mode, vars(self), self.seed)
         self._attached_env: VecEnv | None = None
         self._warned_zero_variance = False
         self._unreported_steps = 0
