@@ -273,6 +273,23 @@ def test_evaluate_episodes_starts_every_episode_from_its_seed():
     assert not np.array_equal(policy.first_obs[0], policy.first_obs[1])
 
 
+class _ConstantPolicy:
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        return np.zeros(len(obs), dtype=np.int64), state
+
+
+def test_episodes_played_in_batches_are_the_episodes_played_one_by_one():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from grpo_zoo.benchmarking.evaluation import evaluate_episodes
+
+    seeds = [*range(1_000_000, 1_000_007), 5, 6]
+    one_by_one = evaluate_episodes(_ConstantPolicy(), make_vec_env("CartPole-v1", n_envs=1), seeds)  # type: ignore[arg-type]
+    batched = evaluate_episodes(_ConstantPolicy(), make_vec_env("CartPole-v1", n_envs=4), seeds)  # type: ignore[arg-type]
+    assert one_by_one == batched
+    assert len(set(one_by_one[1])) > 1  # the episodes differ: each started from its own seed
+
+
 def _uses_s_a_and_s_next(state, action, next_state):
     """A test reward that depends on all three arguments (CartPole's own ignores the state and action)."""
     return (100 * (next_state[:, 0] - state[:, 0]) + 10 * action[:, 0] + next_state[:, 2]).unsqueeze(-1)

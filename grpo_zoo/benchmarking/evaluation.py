@@ -26,31 +26,47 @@ def evaluate_episodes(
 ) -> tuple[list[float], list[int]]:
     """
     One episode per reset seed, as ``rl_zoo3.enjoy`` plays them (``model.predict`` with the recurrent state and
-    episode starts), scored by the Monitor.
+    episode starts), scored by the Monitor. The envs of ``env`` play up to ``num_envs`` episodes at a time: a batch
+    of consecutive seeds ``s, s+1, ...`` starts with ``env.seed(s); env.reset()`` (env i is reset with ``s + i``),
+    and only each env's first episode of the batch counts.
 
     :param model: the policy
-    :param env: a VecEnv of one Monitor-wrapped env (VecNormalize, if any, already synced and frozen)
-    :param seeds: episode ``i`` starts with ``env.seed(seeds[i]); env.reset()``
+    :param env: a VecEnv of Monitor-wrapped envs (VecNormalize, if any, already synced and frozen)
+    :param seeds: episode ``i`` starts from reset seed ``seeds[i]``
     :param deterministic: deterministic (mode) or sampled actions
-    :return: the episodes' true returns and lengths
+    :return: the episodes' true returns and lengths, in the order of ``seeds``
     """
-    if env.num_envs != 1 or not env.env_is_wrapped(Monitor)[0]:
-        raise ValueError(f"evaluation needs a VecEnv of one Monitor-wrapped env, got {env.num_envs} envs")
+    if not all(env.env_is_wrapped(Monitor)):
+        raise ValueError("evaluation needs Monitor-wrapped envs (their episode returns are the true reward)")
     returns: list[float] = []
     lengths: list[int] = []
-    for seed in seeds:
-        env.seed(seed)
+    for batch in _consecutive_batches(list(seeds), env.num_envs):
+        n_episodes = len(batch)
+        env.seed(batch[0])
         obs = env.reset()
-        state, episode_start = None, np.ones(1, dtype=bool)
-        while True:
+        state, episode_start = None, np.ones(env.num_envs, dtype=bool)
+        done: dict[int, tuple[float, int]] = {}
+        while len(done) < n_episodes:
             action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)  # type: ignore[arg-type]
             obs, _, episode_start, infos = env.step(action)
-            # Only the Monitor's "episode" marks a true end (a wrapper may signal `done` earlier, e.g. a lost life).
-            if "episode" in infos[0]:
-                returns.append(float(infos[0]["episode"]["r"]))
-                lengths.append(int(infos[0]["episode"]["l"]))
-                break
+            for i, info in enumerate(infos[:n_episodes]):
+                # Only the Monitor's "episode" marks a true end (a wrapper may signal `done` earlier, e.g. a lost life)
+                if "episode" in info and i not in done:
+                    done[i] = (float(info["episode"]["r"]), int(info["episode"]["l"]))
+        returns += [done[i][0] for i in range(n_episodes)]
+        lengths += [done[i][1] for i in range(n_episodes)]
     return returns, lengths
+
+
+def _consecutive_batches(seeds: list[int], size: int) -> list[list[int]]:
+    """``seeds`` cut into runs of consecutive seeds of at most ``size`` (``VecEnv.seed(s)`` seeds env i with s + i)."""
+    batches: list[list[int]] = []
+    for seed in seeds:
+        if batches and len(batches[-1]) < size and seed == batches[-1][-1] + 1:
+            batches[-1].append(seed)
+        else:
+            batches.append([seed])
+    return batches
 
 
 def _freeze(train_env: VecEnv | None, eval_env: VecEnv) -> None:
@@ -69,7 +85,7 @@ def final_score(model: BaseAlgorithm, eval_env: VecEnv, seeds: Sequence[int]) ->
     actions on the same episodes.
 
     :param model: the trained model (its env's VecNormalize statistics are synced into ``eval_env``)
-    :param eval_env: a VecEnv of one Monitor-wrapped env
+    :param eval_env: a VecEnv of Monitor-wrapped envs
     :param seeds: one reset seed per episode
     :return: ``{"deterministic": ..., "stochastic": ...}``, each with returns, lengths, mean, std and CPU s/episode
     """
@@ -96,7 +112,7 @@ class EvalRecorder(BaseCallback):
     carries real steps (``num_timesteps``) and simulator steps (plus GRPO's branched probes, its public
     ``num_probe_steps``).
 
-    :param eval_env: a VecEnv of one Monitor-wrapped env
+    :param eval_env: a VecEnv of Monitor-wrapped envs
     :param eval_freq: evaluate at the first step >= i * eval_freq
     :param seeds: the evaluation episodes' reset seeds, the same at every evaluation
     """

@@ -85,6 +85,10 @@ def make_experiment(spec: RunSpec, entry: dict[str, Any], zoo_algo: str, log_fol
     )
 
 
+# Evaluation episodes played at once, one per env of the evaluation VecEnv
+EVAL_BATCH = 50
+
+
 def train_and_score(spec: RunSpec, entry: dict[str, Any], zoo_algo: str) -> dict[str, Any]:
     """
     Train with the zoo, recording the learning curve, then score the final policy.
@@ -96,12 +100,15 @@ def train_and_score(spec: RunSpec, entry: dict[str, Any], zoo_algo: str) -> dict
     with tempfile.TemporaryDirectory(prefix="grpo-bench-") as tmp:
         exp_manager = make_experiment(spec, entry, zoo_algo, tmp)
         model, _ = exp_manager.setup_experiment()  # type: ignore[misc]
-        eval_env = exp_manager.create_envs(1, eval_env=True)
+        # Episodes are played EVAL_BATCH at a time, one per env (one batched predict per step)
+        eval_env = exp_manager.create_envs(min(spec.n_eval_episodes, EVAL_BATCH), eval_env=True)
         recorder = EvalRecorder(eval_env, spec.eval_freq, range(spec.eval_seed, spec.eval_seed + spec.n_eval_episodes))
         exp_manager.callbacks.append(recorder)
         exp_manager.learn(model)
-        final = final_score(model, eval_env, range(spec.final_seed, spec.final_seed + spec.final_episodes))
         eval_env.close()
+        final_env = exp_manager.create_envs(min(spec.final_episodes, EVAL_BATCH), eval_env=True)
+        final = final_score(model, final_env, range(spec.final_seed, spec.final_seed + spec.final_episodes))
+        final_env.close()
     last = recorder.rows[-1]
     return {
         "curve": recorder.rows,
