@@ -120,3 +120,23 @@ def test_grpo_zoo_wrappers_without_site(cartpole_run, run_cmd, tmp_path, script)
         env={"PYTHONPATH": _no_site_pythonpath()},
     ).check()
     assert f"Loading {experiment_dir / 'CartPole-v1.zip'}" in run.stdout
+
+
+def test_enjoy_where_the_reward_module_is_missing(tmp_path, run_cmd):
+    # A model trained with an import-path reward of the user's own module, played from another folder
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "my_cartpole_reward.py").write_text(
+        "def reward(state, action, next_state):\n    return -(next_state[:, 2:3] ** 2 + 0.1 * next_state[:, 3:4] ** 2)\n"
+    )
+    log_folder = tmp_path / "logs"
+    run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n 256 -f {log_folder} --eval-freq -1 "
+        "-params reward_function:\"'my_cartpole_reward:reward'\" horizon:1",
+        cwd=tmp_path / "train",
+        env={"PYTHONPATH": str(tmp_path / "train")},
+    ).check()
+    (tmp_path / "elsewhere").mkdir()
+    run = run_cmd(
+        f"python -m rl_zoo3.enjoy --algo grpo --env CartPole-v1 -f {log_folder} -n 50 --no-render", cwd=tmp_path / "elsewhere"
+    ).check()
+    assert "my_cartpole_reward:reward, which cannot be loaded here" in run.stderr

@@ -189,3 +189,19 @@ def test_conf_python_module(tmp_path, run_cmd):
     config = _load_config(tmp_path / "logs" / "grpo" / "CartPole-v1_1", "CartPole-v1")
     assert config["group_size"] == 4
     assert config["policy_kwargs"] == "dict(net_arch=[32])"
+
+
+def test_checkpoints_follow_real_steps_with_episode_groups(tmp_path, run_cmd):
+    # Episode groups step only their running members: checkpoints (--save-freq), evaluations and -P must still
+    # come every N real steps (issue 12: saves landed at 992, 1791, 2491, 2786, ... for --save-freq 1000)
+    conf = tmp_path / "episode.yml"
+    conf.write_text(
+        "CartPole-v1:\n  n_envs: 8\n  n_timesteps: !!float 4e3\n  policy: 'MlpPolicy'\n  group_mode: episode\n"
+        "  group_size: 4\n  n_steps: 64\n  batch_size: 256\n  n_epochs: 1\n"
+    )
+    log_folder = tmp_path / "logs"
+    run_cmd(f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -conf {conf} -f {log_folder} --save-freq 1000 -P").check()
+    saved = sorted(int(p.stem.split("_")[2]) for p in (log_folder / "grpo" / "CartPole-v1_1").glob("rl_model_*_steps.zip"))
+    assert len(saved) >= 3
+    for k, steps in enumerate(saved, start=1):
+        assert 1000 * k <= steps < 1000 * k + 8, saved  # as soon as k * 1000 real steps are taken
