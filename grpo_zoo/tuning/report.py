@@ -2,7 +2,7 @@
 Study outputs: trials CSV, best trial as a ``hyperparams/grpo.yml`` entry, importances, PNG plots.
 
 Imports point down: :mod:`grpo_zoo.zoo.sampler` (the converter), :mod:`grpo_zoo.zoo.studies` (plots),
-:mod:`grpo_zoo.schedules`.
+:mod:`grpo_zoo.schedules`, :mod:`grpo_zoo.groups.modes` (which keys a group mode reads).
 """
 
 import json
@@ -14,6 +14,7 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from grpo_zoo.groups.modes import MODES, arguments_in_effect
 from grpo_zoo.schedules import LINEAR_PREFIX, initial_value, linear_schedule_string
 from grpo_zoo.zoo.sampler import convert_grpo_params
 from grpo_zoo.zoo.studies import importance_evaluator, tuned_params, write_plots
@@ -53,8 +54,10 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     best = study.best_trial
     tuned = convert_grpo_params(best.params)
     hyperparams = {**base_hyperparams, **tuned}
-    # Keys of the other group mode have no effect: leave them out
-    unused = ("supervision",) if hyperparams.get("group_mode", "state") == "state" else ("horizon", "exhaustive")
+    # Keys of the other group modes (and `supervision` without later steps to rank) have no effect: leave them out
+    group_mode = hyperparams.get("group_mode", "state")
+    known = {*(name for spec in MODES.values() for name in spec.arguments), "supervision"}
+    unused = known - set(arguments_in_effect(group_mode, hyperparams))
     hyperparams = {key: value for key, value in hyperparams.items() if key not in unused}
     keys = [key for key in _FIRST_KEYS if key in hyperparams]
     keys += [key for key in hyperparams if key not in _FIRST_KEYS and key not in _LAST_KEYS]
