@@ -20,7 +20,7 @@ from grpo_zoo.zoo.sampler import (
     _to_model_kwargs,
     convert_grpo_params,
     sample_grpo_params,
-    sim_steps_per_real_step,
+    rollout_sim_steps,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -102,9 +102,8 @@ def test_sampled_params_respect_constraints(sampler, group_mode, n_envs):
     for trial in complete:
         hyperparams = convert_grpo_params(trial.params)
         # A whole rollout, probes included, fits in the simulator-step budget
-        cost = sim_steps_per_real_step(hyperparams, hyperparams["group_size"])
-        assert hyperparams["n_steps"] * n_envs * cost <= BUDGET
-        assert trial.user_attrs["rollout_sim_steps_max"] == round(hyperparams["n_steps"] * n_envs * cost)
+        cost = rollout_sim_steps(hyperparams, hyperparams["group_size"], hyperparams["n_steps"])
+        assert cost <= BUDGET and trial.user_attrs["rollout_sim_steps_max"] == cost
     assert params["group_size"] in (2, 4, 8, 16)
 
 
@@ -303,19 +302,27 @@ def test_frozen_state_keys_round_trip():
 def test_rollouts_fit_the_simulator_budget():
     """n_steps is capped so that a rollout, probes included, fits in the budget; a rollout that cannot is pruned."""
     fixed = {"group_size": 16, "horizon": 64, "branch_fraction": 1.0}
-    # CartPole: 2 actions, so at most one other first action per branched state: 1 + 64 simulator steps per real step
+    # CartPole: 2 actions, so 2 distinct first actions at most per branched state. Per env and rollout: n_steps
+    # real steps, n_steps roots x 2 runs x 64 probe steps, 1 audit step
+    assert rollout_sim_steps({"n_envs": 4, **fixed}, 2, 32) == 4 * (32 + 32 * 2 * 64 + 1) == 16516
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=9))
-    for _ in range(10):
+    n_steps = set()
+    for _ in range(20):
         trial = study.ask()
-        sampled = _sample(trial, "state", 4, fixed=fixed, n_timesteps=5000, distinct_actions=2)
-        assert sampled["n_steps"] * 4 * 65 <= 5000 and sampled["n_steps"] >= 8
+        sampled = _sample(trial, "state", 4, fixed=fixed, n_timesteps=20_000, distinct_actions=2)
+        assert trial.user_attrs["rollout_sim_steps_max"] <= 20_000
+        n_steps.add(sampled["n_steps"])
         study.tell(trial, 0.0)
-    # A Box action space: 15 other members probed for 64 steps, 8 x 4 x 961 simulator steps for the smallest rollout
-    with pytest.raises(optuna.TrialPruned, match="budget of 5000 simulator steps cannot hold one rollout of n_steps=8"):
-        _sample(optuna.create_study().ask(), "state", 4, fixed=fixed, n_timesteps=5000)
-    # Episode groups have no probes
-    sampled = _sample(optuna.create_study().ask(), "episode", 4, fixed={"n_steps_pow": 3}, n_timesteps=64)
-    assert sampled["n_steps"] == 16
+    assert n_steps == {8, 16, 32}
+    # A Box action space: 16 distinct members probed for 64 steps, 4 x (8 + 8 x 16 x 64 + 1) steps for n_steps=8
+    with pytest.raises(optuna.TrialPruned, match="budget of 20000 simulator steps cannot hold one rollout of n_steps=8"):
+        _sample(optuna.create_study().ask(), "state", 4, fixed=fixed, n_timesteps=20_000)
+    # Fewer states branched: the same members and horizon fit
+    sampled = _sample(optuna.create_study().ask(), "state", 4, fixed={**fixed, "branch_fraction": 0.125}, n_timesteps=20_000)
+    assert sampled["n_steps"] >= 8
+    # Episode groups have no probes: n_steps * n_envs <= 64
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=10))
+    assert {_sample(study.ask(), "episode", 4, n_timesteps=64)["n_steps"] for _ in range(10)} == {8, 16}
 
 
 def test_exhaustive_groups_do_not_tune_group_size():

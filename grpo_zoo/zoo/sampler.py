@@ -13,8 +13,8 @@ plus GRPO's probe steps (:mod:`grpo_zoo.zoo.budget`): a probe step costs what a 
 What is tuned depends on the group mode (the arguments it reads, :mod:`grpo_zoo.groups.modes`):
 
 - state groups: ``horizon`` (1, 4, 16, 64), ``branch_fraction`` (1 to 1/32) and, when ``horizon > 1``,
-  ``train_continuations``; the cost of a real step is up to ``1 + branch_fraction * (G - 1) * horizon``
-  simulator steps (G: members with distinct first actions, at most the env's number of actions);
+  ``train_continuations``; a real step costs about ``1 + branch_fraction * (G - 1) * horizon`` simulator steps
+  (G: members with distinct first actions, at most the env's number of actions);
 - ``supervision`` only where the samples include the later steps of a run: episode groups, and state groups
   with ``train_continuations``;
 - ``group_size`` in both modes, except for exhaustive state groups (``exhaustive: true``), which ignore it.
@@ -24,7 +24,8 @@ GRPO constraints the search space respects by construction:
 - ``batch_size <= rollout size`` (state mode: about ``n_steps * n_envs * branch_fraction * group_size``
   samples, times ``horizon`` with ``train_continuations``; episode mode: about ``n_steps * n_envs``),
   the batch size is capped at the rollout size;
-- a rollout fits in the budget: ``n_steps`` is at most ``budget / (n_envs * cost of a real step)``; a
+- a rollout fits in the budget: ``n_steps`` is the largest power of 2 whose rollout costs at most the budget
+  (:func:`rollout_sim_steps`, an upper bound), so a trial overshoots its budget by less than one rollout; a
   combination whose smallest rollout (``n_steps=8``) does not fit is pruned with the reason;
 - episode mode: ``n_envs % group_size == 0``, only divisors of ``n_envs`` are proposed;
 - ``group_mode`` is never tuned: it is fixed by the YAML entry of the env (GRPO's default otherwise);
@@ -158,18 +159,23 @@ def _rollout_size(params: Mapping[str, Any], group_size: int, n_steps: int) -> i
     return n_steps * n_envs
 
 
-def sim_steps_per_real_step(params: Mapping[str, Any], members: int) -> float:
+def rollout_sim_steps(params: Mapping[str, Any], members: int, n_steps: int) -> int:
     """
-    Upper bound of the simulator steps one real step costs, itself included: in state mode, a branched state
-    (``branch_fraction`` of them) probes every member whose first action differs from the real one for up to
-    ``horizon`` steps (the real action's member is read off the real trajectory); episode mode has no probes.
+    Upper bound of the simulator steps of one rollout, real and probe steps. State mode, per env: ``n_steps``
+    real steps, at most ``ceil(n_steps * branch_fraction)`` branched states, each probing up to ``members`` runs
+    of ``horizon`` steps (the real action's member is read off the real trajectory when its run ends within the
+    rollout, so usually one fewer), and one audit probe step. Episode mode: ``n_steps * n_envs`` real steps (the
+    running episodes are then finished: not bounded here).
 
-    :param params: ``group_mode``, ``branch_fraction``, ``horizon``
+    :param params: ``n_envs``, ``group_mode``, ``branch_fraction``, ``horizon``
     :param members: members with distinct first actions, at most (``group_size``, or fewer distinct actions)
+    :param n_steps: real steps per env
     """
+    n_envs = int(params.get("n_envs", 1))
     if params.get("group_mode", "state") != "state":
-        return 1.0
-    return 1.0 + float(params.get("branch_fraction", 1.0)) * (members - 1) * int(params.get("horizon", 1))
+        return n_steps * n_envs
+    roots = math.ceil(n_steps * float(params.get("branch_fraction", 1.0)))
+    return n_envs * (n_steps + roots * members * int(params.get("horizon", 1)) + 1)
 
 
 def _to_int_pow(params: dict[str, Any], name: str, default: int) -> int:
@@ -367,27 +373,26 @@ def _suggest_rollout(space: _Space, params: dict[str, Any], group_size: int, mem
     and ``batch_size`` from 2**4 to 2**10 samples (capped at the rollout size by the converter).
 
     :param params: ``n_envs``, ``group_mode`` and the keys of :func:`_suggest_group_mechanism`
-    :param members: members with distinct first actions, at most (:func:`sim_steps_per_real_step`)
+    :param members: members with distinct first actions, at most (:func:`rollout_sim_steps`)
     :param n_timesteps: the simulator-step budget of a trial (None: unbounded)
     :return: the rollout size
     """
     trial = space.trial
-    n_envs = int(params["n_envs"])
-    cost = sim_steps_per_real_step(params, members)
     max_n_steps_pow = 10
     if n_timesteps:
         # The budget must hold a whole rollout, probes included, or the last rollout would overshoot it
-        affordable = int(n_timesteps) / (n_envs * cost)
-        max_n_steps_pow = min(max_n_steps_pow, int(math.log2(affordable)) if affordable >= 1 else -1)
-        if max_n_steps_pow < MIN_N_STEPS_POW and "n_steps" not in space.fixed:
+        fits = [pow_ for pow_ in range(MIN_N_STEPS_POW, 11) if rollout_sim_steps(params, members, 2**pow_) <= n_timesteps]
+        if not fits and "n_steps" not in space.fixed:
+            smallest = rollout_sim_steps(params, members, 2**MIN_N_STEPS_POW)
             raise optuna.TrialPruned(
                 f"the budget of {int(n_timesteps)} simulator steps cannot hold one rollout of n_steps="
-                f"{2**MIN_N_STEPS_POW} (up to {2**MIN_N_STEPS_POW * n_envs * cost:.0f} simulator steps with n_envs="
-                f"{n_envs}, {cost:.4g} per real step): raise -n, or freeze a smaller `horizon`, `branch_fraction` "
-                "or `group_size`"
+                f"{2**MIN_N_STEPS_POW} (up to {smallest} simulator steps with n_envs={params['n_envs']}, "
+                f"{members} members probed for horizon={params.get('horizon', 1)} steps): raise -n, or freeze a "
+                "smaller `horizon`, `branch_fraction` or `group_size`"
             )
+        max_n_steps_pow = max(fits, default=MIN_N_STEPS_POW)
     n_steps = int(space.fix_or("n_steps", lambda: 2 ** trial.suggest_int("n_steps_pow", MIN_N_STEPS_POW, max_n_steps_pow)))
-    trial.set_user_attr("rollout_sim_steps_max", round(n_steps * n_envs * cost))
+    trial.set_user_attr("rollout_sim_steps_max", rollout_sim_steps(params, members, n_steps))
     rollout_size = _rollout_size(params, group_size, n_steps)
     space.fix_or("batch_size", lambda: trial.suggest_int("batch_size_pow", 4, 10))
     if "batch_size" in space.fixed and int(space.fixed["batch_size"]) > rollout_size:
