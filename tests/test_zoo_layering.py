@@ -3,7 +3,7 @@ The zoo wing's layers: every module imports alone in a fresh interpreter, and im
 
     grpo_zoo.tune, grpo_zoo.{train,enjoy,record_video,record_training,cli}    commands
     grpo_zoo.tuning.*                                                         the tuner (uses grpo_zoo.zoo)
-    grpo_zoo.zoo.{patches,register,studies,sampler,ffmpeg,hook,run}           rl-zoo3 integration
+    grpo_zoo.zoo.{patches,register,studies,sampler,budget,ffmpeg,hook,run}    rl-zoo3 integration
     grpo_zoo.schedules, grpo_zoo.groups.modes                                 the zoo's lin_ strings, the group modes
 """
 
