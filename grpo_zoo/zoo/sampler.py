@@ -434,7 +434,6 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     space = _Space(trial, {key: value for key, value in raw_fixed.items() if key in TUNABLE_KEYS})
     group_mode = yaml_hyperparams.get("group_mode", "state")
     exhaustive = bool(raw_fixed.get("exhaustive", yaml_hyperparams.get("exhaustive", False)))
-
     distinct_actions = context.get("distinct_actions")
 
     _record_context(trial, n_envs, group_mode)
