@@ -85,7 +85,7 @@ class SimulatorBudget(CallbackList):
     :param n_evaluations: Evaluations of each ``EvalCallback`` over the budget; None: one per ``eval_freq * n_envs``
         simulator steps (the real steps between two evaluations, read as simulator steps)
     :param clock: CPU clock: ``time.process_time`` (this process), or ``time.thread_time`` when other runs share
-        the process (the zoo's ``--n-jobs``)
+        the process (the zoo's ``--n-jobs``). Neither counts the env processes of a ``SubprocVecEnv``
     """
 
     def __init__(
