@@ -6,6 +6,11 @@ env building (rl_zoo3's ``ExperimentManager``):
 
 - worker *processes* (not GIL-bound threads), with a global trial cap (COMPLETE + PRUNED + RUNNING);
 - each trial scored as the mean over ``--n-seeds`` seeds of the last, best or mean evaluation;
+- every seed of every trial spends the same budget of *simulator steps* (``-n``, else the YAML
+  ``n_timesteps``): real steps plus GRPO's probe steps, which cost what a real step costs; training stops once
+  ``num_timesteps + num_probe_steps`` reaches it (at most one rollout more) and the evaluations are spaced over
+  it. Each trial records what it spent (user attributes ``sim_steps``, ``real_steps`` and ``cpu_seconds``:
+  CPU seconds of training, evaluations excluded), shown in the CSV, the summary and the progress lines;
 - a persistent study by default (journal file in the log folder), resumed by running the same command;
 - any Optuna storage URL, e.g. ``postgresql://user@host/db`` to share a study between machines:
   RDB storages use heartbeats, a worker killed mid-trial has its trial marked FAIL and re-run;
@@ -45,9 +50,21 @@ def _store_dict(value: str) -> tuple[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line arguments (names follow ``rl_zoo3.train`` where they mean the same)."""
-    parser = argparse.ArgumentParser(prog="python -m grpo_zoo.tune", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m grpo_zoo.tune",
+        description=__doc__.split("\n\n")[0],
+        epilog="Trials are compared at a fixed cost: -n counts simulator steps (real + probe steps); each trial "
+        "records sim_steps, real_steps and cpu_seconds (training CPU seconds, evaluations excluded), shown in the "
+        "report's CSV and summary.",
+    )
     parser.add_argument("--env", type=str, default="CartPole-v1", help="Environment id")
-    parser.add_argument("-n", "--n-timesteps", type=int, default=-1, help="Budget of one seed of a trial (default: YAML)")
+    parser.add_argument(
+        "-n",
+        "--n-timesteps",
+        type=int,
+        default=-1,
+        help="Budget of one seed of a trial in simulator steps: real + probe steps (default: the YAML n_timesteps)",
+    )
     parser.add_argument("--n-trials", type=int, default=20, help="Trials to add to the study (0: only write the report)")
     parser.add_argument(
         "--max-total-trials",
@@ -242,14 +259,23 @@ def report(args: argparse.Namespace, study: optuna.Study) -> dict[str, Any]:
     settings = {
         key: study.user_attrs.get(key, getattr(args, key)) for key in ("n_seeds", "n_timesteps", "statistic", "n_evaluations")
     }
+    budget = "the YAML n_timesteps" if settings["n_timesteps"] in (None, -1) else settings["n_timesteps"]
     comment = (
-        f"{settings['n_seeds']} seed(s) x n_timesteps={settings['n_timesteps']} per trial, score = mean over seeds "
-        f"of the {settings['statistic']} of {settings['n_evaluations']} evaluations, storage {storage_label(args.storage)}"
+        f"{settings['n_seeds']} seed(s) x {budget} simulator steps (real + probe steps) per trial, score = mean over "
+        f"seeds of the {settings['statistic']} of {settings['n_evaluations']} evaluations, storage "
+        f"{storage_label(args.storage)}"
     )
     base = study.user_attrs.get("hyperparams") or base_hyperparams(args)
     summary = write_report(study, args.output_dir, args.env, base, comment, plots=not args.no_plots)
+    print(f"Training CPU seconds of the study: {summary['cpu_seconds']:.1f} ({summary['sim_steps']} simulator steps)")
     if "best_value" in summary:
-        print(f"Best trial {summary['best_trial']}: {summary['best_value']:.2f} (seeds: {summary['best_seed_scores']})")
+        cost = ""
+        if summary.get("best_cpu_seconds") is not None:
+            cost = (
+                f", {summary['best_sim_steps']} simulator steps ({summary['best_real_steps']} real), "
+                f"{summary['best_cpu_seconds']:.1f} CPU s"
+            )
+        print(f"Best trial {summary['best_trial']}: {summary['best_value']:.2f} (seeds: {summary['best_seed_scores']}){cost}")
         top = sorted(summary["importances"].items(), key=lambda item: -item[1])
         print(f"Importances ({summary['importance_evaluator']}): " + ", ".join(f"{k}={v:.3f}" for k, v in top))
     for path in summary["files"]:

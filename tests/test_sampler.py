@@ -11,16 +11,45 @@ from stable_baselines3.common.env_util import make_vec_env
 from grpo_zoo import GRPO
 from grpo_zoo.tuning.report import best_yaml_entry
 from grpo_zoo.zoo.patches import patch_experiment_manager
-from grpo_zoo.zoo.sampler import CONTEXT_KEYS, _to_model_kwargs, convert_grpo_params, sample_grpo_params
+from grpo_zoo.zoo.sampler import (
+    BRANCH_FRACTIONS,
+    CONTEXT_KEYS,
+    HORIZONS,
+    TUNABLE_KEYS,
+    _rollout_size,
+    _to_model_kwargs,
+    convert_grpo_params,
+    sample_grpo_params,
+    rollout_sim_steps,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 GRPO_ARGS = set(inspect.signature(GRPO.__init__).parameters)
 N_TRIALS = 90
+# Simulator steps per trial
+BUDGET = 20_000
 
 
-def _sample(trial: optuna.Trial, group_mode: str, n_envs: int, fixed: dict | None = None, n_timesteps: int | None = None):
-    args = {"hyperparams": {"group_mode": group_mode}, "fixed": fixed or {}, "n_timesteps": n_timesteps}
+# Keys of state groups only (GRPO rejects train_continuations=True in episode mode)
+STATE_KEYS = ("horizon", "branch_fraction", "train_continuations")
+BUDGET_PRUNED = "cannot hold one rollout"
+
+
+def _sample(
+    trial: optuna.Trial,
+    group_mode: str,
+    n_envs: int,
+    fixed: dict | None = None,
+    n_timesteps: int | None = None,
+    distinct_actions: int | None = None,
+):
+    args = {
+        "hyperparams": {"group_mode": group_mode},
+        "fixed": fixed or {},
+        "n_timesteps": n_timesteps,
+        "distinct_actions": distinct_actions,
+    }
     return sample_grpo_params(trial, 0, n_envs, args)
 
 
@@ -32,12 +61,18 @@ def _check_constraints(sampled: dict, trial: optuna.trial.BaseTrial, group_mode:
     group_size, n_steps, batch_size = hyperparams["group_size"], hyperparams["n_steps"], hyperparams["batch_size"]
     assert group_size >= 2
     if group_mode == "state":
-        assert batch_size <= n_steps * n_envs * group_size
-        assert hyperparams["horizon"] in (1, 2, 4) and "supervision" not in hyperparams
+        horizon, branch_fraction = hyperparams["horizon"], hyperparams["branch_fraction"]
+        assert horizon in HORIZONS and branch_fraction in BRANCH_FRACTIONS
+        # Continuations only with a run longer than one step; supervision only with continuations
+        continuations = hyperparams.get("train_continuations")
+        assert (continuations is not None) == (horizon > 1), hyperparams
+        assert ("supervision" in hyperparams) == bool(continuations), hyperparams
+        roots = max(1, int(n_steps * n_envs * branch_fraction))
+        assert batch_size <= roots * group_size * (horizon if continuations else 1)
     else:
         assert n_envs % group_size == 0
         assert batch_size <= n_steps * n_envs
-        assert "horizon" not in hyperparams and hyperparams["supervision"] in ("outcome", "process")
+        assert not set(STATE_KEYS) & set(hyperparams) and hyperparams["supervision"] in ("outcome", "process")
     high = hyperparams["clip_range_high"]
     assert high is None or high >= hyperparams["clip_range"]
     assert 0 < hyperparams["gamma"] < 1
@@ -50,16 +85,25 @@ def test_sampled_params_respect_constraints(sampler, group_mode, n_envs):
     study = optuna.create_study(sampler=optuna_sampler, direction="maximize")
 
     def objective(trial):
-        sampled = _sample(trial, group_mode, n_envs, n_timesteps=2000)
+        try:
+            sampled = _sample(trial, group_mode, n_envs, n_timesteps=BUDGET)
+        except optuna.TrialPruned as e:
+            # Only state groups whose smallest rollout costs more simulator steps than the budget
+            assert group_mode == "state" and BUDGET_PRUNED in str(e), e
+            raise
         _check_constraints(sampled, trial, group_mode, n_envs)
         # Some structure for TPE to follow
         return -abs(sampled["clip_range"] - 0.2) - sampled["batch_size"] / 1e4
 
     study.optimize(objective, n_trials=N_TRIALS if sampler == "random" else N_TRIALS // 3)
-    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in study.trials)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) >= len(study.trials) // 2
     params = convert_grpo_params(study.best_trial.params)
-    # n_steps stays within the budget (2000 steps over n_envs)
-    assert all(convert_grpo_params(t.params)["n_steps"] <= max(8, 2000 // n_envs) for t in study.trials)
+    for trial in complete:
+        hyperparams = convert_grpo_params(trial.params)
+        # A whole rollout, probes included, fits in the simulator-step budget
+        cost = rollout_sim_steps(hyperparams, hyperparams["group_size"], hyperparams["n_steps"])
+        assert cost <= BUDGET and trial.user_attrs["rollout_sim_steps_max"] == cost
     assert params["group_size"] in (2, 4, 8, 16)
 
 
@@ -90,10 +134,16 @@ def test_fixed_trials_extremes():
     assert sampled["clip_range_high"] == pytest.approx(0.26)
     assert sampled["learning_rate"](1.0) == pytest.approx(1e-3) and sampled["learning_rate"](0.5) == pytest.approx(5e-4)
     state = {**base, "n_envs": 1, "group_mode": "state", "group_size": 16, "horizon": 4, "clip_range_high_delta": 0.0}
+    state.update(branch_fraction=1.0, train_continuations=False)
     del state["supervision"]
     sampled = _sample(optuna.trial.FixedTrial(state), "state", 1)
     assert sampled["batch_size"] == 8 * 1 * 16
     assert sampled["clip_range_high"] is None
+    # Half the states branched, every step of the 4-step runs trained: 4 roots x 16 members x 4 steps
+    state.update(branch_fraction=0.5, train_continuations=True, supervision="outcome")
+    sampled = _sample(optuna.trial.FixedTrial(state), "state", 1)
+    assert sampled["batch_size"] == 4 * 16 * 4
+    assert sampled["train_continuations"] is True and sampled["supervision"] == "outcome"
     # Each sampled combination builds a GRPO model (episode mode: a CartPole vec env with n_envs=2)
     env = make_vec_env("CartPole-v1", n_envs=2)
     model = GRPO("MlpPolicy", env, group_mode="episode", **_sample(optuna.trial.FixedTrial(base), "episode", 2))
@@ -159,6 +209,122 @@ def test_frozen_keys_are_recorded_not_tuned():
     assert trial.distributions["group_size"].single()
 
 
+def test_state_keys_only_in_state_mode():
+    """horizon, branch_fraction, train_continuations: always proposed for state groups, never for episode groups."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    seen = {"horizon": set(), "branch_fraction": set(), "train_continuations": set(), "supervision": set()}
+    for _ in range(60):
+        trial = study.ask()
+        _sample(trial, "state", 2)
+        assert {"horizon", "branch_fraction"} <= set(trial.params)
+        assert ("train_continuations" in trial.params) == (trial.params["horizon"] > 1)
+        assert ("supervision" in trial.params) == bool(trial.params.get("train_continuations"))
+        for key in seen:
+            if key in trial.params:
+                seen[key].add(trial.params[key])
+        study.tell(trial, 0.0)
+    assert seen == {
+        "horizon": set(HORIZONS),
+        "branch_fraction": set(BRANCH_FRACTIONS),
+        "train_continuations": {False, True},
+        "supervision": {"outcome", "process"},
+    }
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=6))
+    for _ in range(20):
+        trial = study.ask()
+        sampled = _sample(trial, "episode", 4)
+        assert not set(STATE_KEYS) & (set(trial.params) | set(sampled))
+        assert "supervision" in sampled
+        study.tell(trial, 0.0)
+
+
+FROZEN = {
+    "group_size": 8,
+    "clip_range": 0.3,
+    "clip_range_high": 0.4,
+    "horizon": 16,
+    "branch_fraction": 0.125,
+    "train_continuations": True,
+    "supervision": "outcome",
+    "scale_rewards": "batch",
+    "beta": 0.01,
+    "learning_rate": "lin_1e-3",
+    "n_steps": 32,
+    "batch_size": 64,
+    "n_epochs": 5,
+    "ent_coef": 0.001,
+    "gamma": 0.98,
+    "max_grad_norm": 0.7,
+    "policy_kwargs": "dict(net_arch=[32])",
+}
+
+
+@pytest.mark.parametrize("key", TUNABLE_KEYS)
+def test_every_tunable_key_can_be_frozen(key):
+    """-params key:value: recorded in the trial, not tuned, and the same value back from the stored trial."""
+    assert set(FROZEN) == set(TUNABLE_KEYS)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    fixed = {key: FROZEN[key]}
+    if key == "supervision":
+        # Only meaningful (hence recorded) where later steps are trained
+        fixed.update(horizon=4, train_continuations=True)
+    if key == "batch_size":
+        # A frozen batch larger than a rollout is pruned: every state branched, 32 real steps x 2 members at least
+        fixed.update(branch_fraction=1.0)
+    for _ in range(5):
+        trial = study.ask()
+        sampled = _sample(trial, "state", 4, fixed=fixed)
+        assert key not in sampled
+        study.tell(trial, 0.0)
+        hyperparams = convert_grpo_params(study.trials[trial.number].params)
+        assert hyperparams[key] == FROZEN[key]
+
+
+def test_frozen_state_keys_round_trip():
+    """Frozen state keys, as `-params` parses them, come back from the stored trial in the YAML form."""
+    from grpo_zoo.tune import parse_args
+
+    args = parse_args(
+        ["-params", "horizon:64", "branch_fraction:0.03125", "train_continuations:True", "supervision:'process'"]
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=8))
+    trial = study.ask()
+    sampled = _sample(trial, "state", 1, fixed=args.hyperparams)
+    assert not set(sampled) & set(args.hyperparams)
+    study.tell(trial, 0.0)
+    hyperparams = convert_grpo_params(study.trials[0].params)
+    assert {key: hyperparams[key] for key in args.hyperparams} == args.hyperparams
+    assert type(hyperparams["train_continuations"]) is bool and type(hyperparams["horizon"]) is int
+    # The batch is capped at the rollout: 1 root every 32 real steps, 64 steps of each member's run trained
+    assert hyperparams["batch_size"] <= _rollout_size(hyperparams, hyperparams["group_size"], hyperparams["n_steps"])
+
+
+def test_rollouts_fit_the_simulator_budget():
+    """n_steps is capped so that a rollout, probes included, fits in the budget; a rollout that cannot is pruned."""
+    fixed = {"group_size": 16, "horizon": 64, "branch_fraction": 1.0}
+    # CartPole: 2 actions, so 2 distinct first actions at most per branched state. Per env and rollout: n_steps
+    # real steps, n_steps roots x 2 runs x 64 probe steps, 1 audit step
+    assert rollout_sim_steps({"n_envs": 4, **fixed}, 2, 32) == 4 * (32 + 32 * 2 * 64 + 1) == 16516
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=9))
+    n_steps = set()
+    for _ in range(20):
+        trial = study.ask()
+        sampled = _sample(trial, "state", 4, fixed=fixed, n_timesteps=20_000, distinct_actions=2)
+        assert trial.user_attrs["rollout_sim_steps_max"] <= 20_000
+        n_steps.add(sampled["n_steps"])
+        study.tell(trial, 0.0)
+    assert n_steps == {8, 16, 32}
+    # A Box action space: 16 distinct members probed for 64 steps, 4 x (8 + 8 x 16 x 64 + 1) steps for n_steps=8
+    with pytest.raises(optuna.TrialPruned, match="budget of 20000 simulator steps cannot hold one rollout of n_steps=8"):
+        _sample(optuna.create_study().ask(), "state", 4, fixed=fixed, n_timesteps=20_000)
+    # Fewer states branched: the same members and horizon fit
+    sampled = _sample(optuna.create_study().ask(), "state", 4, fixed={**fixed, "branch_fraction": 0.125}, n_timesteps=20_000)
+    assert sampled["n_steps"] >= 8
+    # Episode groups have no probes: n_steps * n_envs <= 64
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=10))
+    assert {_sample(study.ask(), "episode", 4, n_timesteps=64)["n_steps"] for _ in range(10)} == {8, 16}
+
+
 def test_exhaustive_groups_do_not_tune_group_size():
     """Exhaustive state groups ignore group_size: it must be neither sampled nor returned (it would be noise)."""
     study = optuna.create_study()
@@ -188,6 +354,26 @@ def test_best_yaml_entry_is_zoo_yaml():
     assert isinstance(entry["n_timesteps"], float)
     assert entry["group_size"] == study.best_params["group_size"]
     assert set(entry) - {"n_timesteps", "policy", "n_envs"} <= GRPO_ARGS
+
+
+@pytest.mark.parametrize(
+    "group_mode,fixed,kept,left_out",
+    [
+        ("state", {"horizon": 4, "train_continuations": True}, {"horizon", "branch_fraction", "supervision"}, set()),
+        ("state", {"horizon": 1}, {"horizon", "branch_fraction"}, {"supervision"}),
+        ("episode", {}, {"supervision"}, set(STATE_KEYS) | {"exhaustive"}),
+    ],
+)
+def test_best_yaml_entry_leaves_out_keys_without_effect(group_mode, fixed, kept, left_out):
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    _sample(trial, group_mode, 4, fixed=fixed)
+    study.tell(trial, 1.0)
+    # The YAML entry the study started from holds keys of both modes
+    base = {"n_envs": 4, "group_mode": group_mode, "supervision": "outcome", "exhaustive": False, "horizon": 1}
+    base.update(branch_fraction=0.5, train_continuations=False)
+    entry = yaml.safe_load(best_yaml_entry(study, "CartPole-v1", base))["CartPole-v1"]
+    assert kept <= set(entry) and not left_out & set(entry), entry
 
 
 def test_patch_exp_manager_is_idempotent_and_grpo_only():

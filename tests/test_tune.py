@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import yaml
 from optuna.trial import TrialState
@@ -109,6 +110,41 @@ def test_workers_default_storage_report_and_resume(tmp_path):
     assert retry.state in FINISHED and retry.params == study.trials[dead_number].params
     # 3 + the retry (the cap counts the dead one's retry, not the FAIL)
     assert sum(state in FINISHED for state in states) == 4
+
+
+def test_state_groups_spend_a_budget_of_simulator_steps(tmp_path):
+    """-n counts simulator steps: each seed of a state-group trial stops there (at most one rollout more), and the
+    trial's cost (simulator steps, real steps, CPU seconds) is in the study, the CSV and the summary."""
+    logs = tmp_path / "logs"
+    result = run_tune(
+        "--env", "CartPole-v1", "-n", "2000", "--eval-episodes", "2", "--progress-interval", "0.5", "-f", str(logs),
+        "-params", "horizon:4", "branch_fraction:0.5", "--n-trials", "2", "--n-seeds", "2", "--n-evaluations", "3",
+        "--sampler", "random", "--pruner", "none", "--no-plots",
+    )  # fmt: skip
+    study = journal(logs / "grpo" / "tune" / "grpo_CartPole-v1.log", "grpo_CartPole-v1")
+    assert [trial.params["group_mode"] for trial in study.trials] == ["state", "state"]
+    assert all(trial.state == TrialState.COMPLETE for trial in study.trials), [t.user_attrs for t in study.trials]
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        for sim_steps, real_steps in zip(attrs["seed_sim_steps"], attrs["seed_real_steps"], strict=True):
+            assert 2000 <= sim_steps <= 2000 + attrs["rollout_sim_steps_max"], attrs
+            assert 0 < real_steps < sim_steps
+        assert attrs["sim_steps"] == sum(attrs["seed_sim_steps"]) and attrs["real_steps"] == sum(attrs["seed_real_steps"])
+        assert attrs["cpu_seconds"] == pytest.approx(sum(attrs["seed_cpu_seconds"]), abs=0.01) and attrs["cpu_seconds"] > 0
+        # Each seed's last evaluation at the end of its budget
+        assert {3, 6} <= set(trial.intermediate_values) <= set(range(1, 7))
+
+    out = logs / "grpo" / "tune" / "grpo_CartPole-v1"
+    table = pd.read_csv(out / "grpo_CartPole-v1_trials.csv")
+    assert list(table.columns[2:6]) == ["value", "user_attrs_sim_steps", "user_attrs_real_steps", "user_attrs_cpu_seconds"]
+    assert table["user_attrs_cpu_seconds"].tolist() == [trial.user_attrs["cpu_seconds"] for trial in study.trials]
+    summary = json.loads((out / "grpo_CartPole-v1_summary.json").read_text())
+    assert summary["cpu_seconds"] == pytest.approx(sum(trial.user_attrs["cpu_seconds"] for trial in study.trials), abs=0.01)
+    best = study.best_trial
+    assert summary["best_cpu_seconds"] == best.user_attrs["cpu_seconds"]
+    assert summary["best_sim_steps"] == best.user_attrs["sim_steps"]
+    assert "Training CPU seconds of the study" in result.stdout and " CPU s" in result.stdout
+    assert "2000 simulator steps (real + probe steps) per trial" in (out / "grpo_CartPole-v1_best.yml").read_text()
 
 
 def test_divergence_is_pruned_with_reason(tmp_path):

@@ -122,6 +122,30 @@ def test_yaml_group_mode_is_kept(tmp_path, group_mode):
     assert trial.state == TrialState.COMPLETE or trial.user_attrs.get("pruned_reason")
 
 
+def test_optimize_spends_a_budget_of_simulator_steps(tmp_path):
+    """-n is a budget of simulator steps (real + probe steps) per trial: state groups stop there, at most one rollout
+    more, evaluate over it, and the trial records what it spent."""
+    storage = str(tmp_path / "study.log")
+    result = run_zoo(
+        "--algo", "grpo", "--env", "CartPole-v1", "-n", "1500", "--eval-episodes", "2", "-params", "n_envs:4",
+        "horizon:4", "branch_fraction:0.5", "-optimize", "--n-trials", "1", "--n-evaluations", "3",
+        "--sampler", "random", "--pruner", "none", "--storage", storage, "--study-name", "sim",
+        "-f", str(tmp_path / "logs"), "--no-optim-plots",
+    )  # fmt: skip
+    (trial,) = load(storage, "sim").trials
+    assert trial.state == TrialState.COMPLETE, trial.user_attrs
+    attrs = trial.user_attrs
+    assert 1500 <= attrs["sim_steps"] <= 1500 + attrs["rollout_sim_steps_max"], attrs
+    # Probe steps are counted: fewer real steps than simulator steps
+    assert 0 < attrs["real_steps"] < attrs["sim_steps"] and attrs["cpu_seconds"] > 0
+    # The last evaluation at the end of the budget (one may cover two points)
+    assert max(trial.intermediate_values) == 3
+    assert "counts simulator steps" in result.stdout
+    assert f"Trial 0: {attrs['sim_steps']} simulator steps ({attrs['real_steps']} real) of a budget of 1500" in result.stdout
+    # The zoo's algorithm is GRPO again once the study is over
+    assert "SimulatorBudgetGRPO" not in result.stderr
+
+
 @pytest.mark.parametrize("storage", ["sqlite:////proc/x/study.db", "/proc/x/study.log", "study.db"])
 def test_unusable_storage_is_one_line(tmp_path, storage):
     """-optimize with a --storage that cannot be used: exit code 1, one `error:` line naming it and the fix."""

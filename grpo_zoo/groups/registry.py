@@ -5,6 +5,7 @@ from typing import Any
 
 from grpo_zoo.groups.base import GroupCollector
 from grpo_zoo.groups.episode import EpisodeGroups
+from grpo_zoo.groups.modes import MODES
 from grpo_zoo.groups.state import StateGroups
 
 
@@ -21,17 +22,11 @@ class GroupMode:
     summary: str
 
 
+# The arguments and summaries are in grpo_zoo.groups.modes (torch-free, also read by the sampler): only the
+# collector classes are added here
+_COLLECTORS: dict[str, type] = {"state": StateGroups, "episode": EpisodeGroups}
 GROUP_MODES: dict[str, GroupMode] = {
-    "state": GroupMode(
-        StateGroups,
-        ("group_size", "horizon", "exhaustive", "branch_fraction", "train_continuations"),
-        "branch the env at a fraction of the visited states; members continue from exactly that state",
-    ),
-    "episode": GroupMode(
-        EpisodeGroups,
-        ("group_size",),
-        "groups of envs reset with one shared seed compare their episodes (any env, no branching)",
-    ),
+    name: GroupMode(_COLLECTORS[name], spec.arguments, spec.summary) for name, spec in MODES.items()
 }
 
 

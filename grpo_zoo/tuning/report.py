@@ -2,7 +2,7 @@
 Study outputs: trials CSV, best trial as a ``hyperparams/grpo.yml`` entry, importances, PNG plots.
 
 Imports point down: :mod:`grpo_zoo.zoo.sampler` (the converter), :mod:`grpo_zoo.zoo.studies` (plots),
-:mod:`grpo_zoo.schedules`.
+:mod:`grpo_zoo.schedules`, :mod:`grpo_zoo.groups.modes` (which keys a group mode reads).
 """
 
 import json
@@ -14,10 +14,13 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
+from grpo_zoo.groups.modes import MODES, arguments_in_effect
 from grpo_zoo.schedules import LINEAR_PREFIX, initial_value, linear_schedule_string
 from grpo_zoo.zoo.sampler import convert_grpo_params
 from grpo_zoo.zoo.studies import importance_evaluator, tuned_params, write_plots
 
+# What a trial spent (user attributes set by grpo_zoo.tuning.objective, see grpo_zoo.zoo.budget)
+COST_COLUMNS = ("user_attrs_sim_steps", "user_attrs_real_steps", "user_attrs_cpu_seconds")
 # Zoo key order: normalize, n_envs, n_timesteps, policy, algorithm args, policy_kwargs last
 _FIRST_KEYS = ("normalize", "n_envs", "n_timesteps", "policy")
 _LAST_KEYS = ("policy_kwargs",)
@@ -53,8 +56,10 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     best = study.best_trial
     tuned = convert_grpo_params(best.params)
     hyperparams = {**base_hyperparams, **tuned}
-    # Keys of the other group mode have no effect: leave them out
-    unused = ("supervision",) if hyperparams.get("group_mode", "state") == "state" else ("horizon", "exhaustive")
+    # Keys of the other group modes (and `supervision` without later steps to rank) have no effect: leave them out
+    group_mode = hyperparams.get("group_mode", "state")
+    known = {*(name for spec in MODES.values() for name in spec.arguments), "supervision"}
+    unused = known - set(arguments_in_effect(group_mode, hyperparams))
     hyperparams = {key: value for key, value in hyperparams.items() if key not in unused}
     keys = [key for key in _FIRST_KEYS if key in hyperparams]
     keys += [key for key in hyperparams if key not in _FIRST_KEYS and key not in _LAST_KEYS]
@@ -87,26 +92,44 @@ def param_importances(study: optuna.Study) -> tuple[dict[str, float], str]:
     return dict(importances), name
 
 
+def trials_table(study: optuna.Study) -> Any:
+    """
+    The trials as a ``pandas.DataFrame`` (Optuna's ``trials_dataframe``), what each spent right after its value:
+    ``user_attrs_sim_steps`` (real + probe steps), ``user_attrs_real_steps``, ``user_attrs_cpu_seconds``.
+    """
+    table = study.trials_dataframe()
+    cost = [column for column in COST_COLUMNS if column in table.columns]
+    if cost and "value" in table.columns:
+        rest = [column for column in table.columns if column not in cost]
+        at = rest.index("value") + 1
+        table = table[[*rest[:at], *cost, *rest[at:]]]
+    return table
+
+
 def write_report(
     study: optuna.Study, output_dir: str, env_id: str, base_hyperparams: dict[str, Any], comment: str = "", plots: bool = True
 ) -> dict[str, Any]:
     """
     Write ``trials.csv``, ``best.yml`` (ready-to-paste entry), ``summary.json`` and PNG plots in ``output_dir``.
 
-    :return: the summary (counts, best value/params, importances, files)
+    :return: the summary (counts, CPU seconds of the study, best value/params/cost, importances, files)
     """
     os.makedirs(output_dir, exist_ok=True)
     prefix = os.path.join(output_dir, study.study_name.replace("/", "_"))
     files = []
-    study.trials_dataframe().to_csv(f"{prefix}_trials.csv")
+    trials_table(study).to_csv(f"{prefix}_trials.csv")
     files.append(f"{prefix}_trials.csv")
 
-    states = [trial.state.name for trial in study.get_trials(deepcopy=False)]
+    trials = study.get_trials(deepcopy=False)
+    states = [trial.state.name for trial in trials]
     summary: dict[str, Any] = {
         "study_name": study.study_name,
         "env_id": env_id,
         "n_trials": len(states),
         "states": {state: states.count(state) for state in sorted(set(states))},
+        # Every trial's training, pruned and failed ones included
+        "cpu_seconds": round(sum(float(trial.user_attrs.get("cpu_seconds", 0.0)) for trial in trials), 3),
+        "sim_steps": sum(int(trial.user_attrs.get("sim_steps", 0)) for trial in trials),
     }
     if any(state == "COMPLETE" for state in states):
         best = study.best_trial
@@ -115,11 +138,19 @@ def write_report(
             best_trial=best.number,
             best_value=best.value,
             best_seed_scores=best.user_attrs.get("seed_scores"),
+            best_sim_steps=best.user_attrs.get("sim_steps"),
+            best_real_steps=best.user_attrs.get("real_steps"),
+            best_cpu_seconds=best.user_attrs.get("cpu_seconds"),
             best_params=best.params,
             importances=importances,
             importance_evaluator=evaluator,
         )
         title = f"Tuned with grpo_zoo.tune, study {study.study_name!r}: best trial {best.number}, score {best.value:.1f}"
+        if "cpu_seconds" in best.user_attrs:
+            title += (
+                f" ({best.user_attrs['sim_steps']} simulator steps, {best.user_attrs['real_steps']} real, "
+                f"{best.user_attrs['cpu_seconds']:.1f} CPU s)"
+            )
         comment = f"{title}\n{comment}"
         with open(f"{prefix}_best.yml", "w") as file_handler:
             file_handler.write(best_yaml_entry(study, env_id, base_hyperparams, comment))

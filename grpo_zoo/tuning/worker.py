@@ -61,8 +61,10 @@ class _Progress:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         value = f" {trial.value:.2f}" if trial.value is not None else ""
-        reason = trial.user_attrs.get("pruned_reason", "") if trial.state == TrialState.PRUNED else ""
-        print(f"[worker {self.worker_idx}] trial {trial.number} {trial.state.name}{value} {reason}".rstrip(), flush=True)
+        attrs = trial.user_attrs
+        cost = f" ({attrs['sim_steps']} sim steps, {attrs['cpu_seconds']:.1f} CPU s)" if attrs.get("sim_steps") else ""
+        reason = attrs.get("pruned_reason", "") if trial.state == TrialState.PRUNED else ""
+        print(f"[worker {self.worker_idx}] trial {trial.number} {trial.state.name}{value}{cost} {reason}".rstrip(), flush=True)
         self.consecutive_failures = self.consecutive_failures + 1 if trial.state == TrialState.FAIL else 0
         if self.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
             print(f"[worker {self.worker_idx}] {self.consecutive_failures} trials failed in a row: stopping", flush=True)

@@ -5,6 +5,8 @@ rl-zoo3 integration: ``--algo grpo`` in the unmodified zoo commands.
 - :mod:`grpo_zoo.zoo.register` registers GRPO, its sampler and ``hyperparams/grpo.yml`` once rl_zoo3 is imported;
 - :mod:`grpo_zoo.zoo.patches` holds every change made to rl-zoo3's code (``ExperimentManager``, ``push_to_hub``);
 - :mod:`grpo_zoo.zoo.sampler` is GRPO's Optuna search space, and nothing else;
+- :mod:`grpo_zoo.zoo.budget` stops a trial at a budget of simulator steps (real + probe steps) and counts its
+  CPU seconds (``-optimize`` and ``grpo_zoo.tune``);
 - :mod:`grpo_zoo.zoo.studies` opens ``--storage`` and plots studies (``-optimize`` and ``grpo_zoo.tune``);
 - :mod:`grpo_zoo.zoo.ffmpeg` is ``record_training``'s ``ffmpeg`` when the system has none;
 - :mod:`grpo_zoo.zoo.run` runs a zoo script with the hook installed (``python -m grpo_zoo.train``).

@@ -7,12 +7,17 @@ Every change grpo-zoo makes to rl-zoo3 2.9.x code, applied by :mod:`grpo_zoo.zoo
 - ``setup_experiment``: a ``ValueError`` (bad hyperparameters: GRPO names the parameter and the fix; missing
   hyperparameters) ends the command with one ``error: ...`` line and exit code 1, the code every zoo algorithm
   exits with (``--verbose 2`` keeps the traceback);
-- ``objective``: the GRPO sampler sees the YAML entry (group mode, ``-params`` frozen keys, budget) and a
-  combination GRPO rejects prunes the trial with the reason;
+- ``objective``: the GRPO sampler sees the YAML entry (group mode, ``-params`` frozen keys, budget, the env's
+  number of actions) and a combination GRPO rejects prunes the trial with the reason; the trial records what it
+  spent (user attributes ``sim_steps``, ``real_steps``, ``cpu_seconds``: CPU seconds of training, evaluations
+  excluded, of the trial's thread when ``--n-jobs`` > 1);
 - ``read_hyperparameters``: ``--trial-id 0`` loads trial 0 (the zoo tests the id as a bool);
-- ``hyperparameters_optimization``: an unusable ``--storage`` is one ``error: ...`` line (exit code 1);
-  RDB storages get heartbeats (a trial of a killed worker is retried); a study without a complete trial still
-  writes its report; plots are PNG files (the zoo's plotly figures need a browser).
+- ``hyperparameters_optimization``: the budget of a trial (``-n``, else the YAML ``n_timesteps``) is counted in
+  simulator steps, real + probe steps: ``--algo grpo`` is :class:`grpo_zoo.zoo.budget.SimulatorBudgetGRPO`
+  while it runs (training stops once ``num_timesteps + num_probe_steps`` reaches the budget, evaluations are
+  spaced over it); an unusable ``--storage`` is one ``error: ...`` line (exit code 1); RDB storages get
+  heartbeats (a trial of a killed worker is retried); a study without a complete trial still writes its report;
+  plots are PNG files (the zoo's plotly figures need a browser).
 
 ``huggingface_sb3.push_to_hub.generate_metadata`` (:func:`patch_huggingface_sb3`): rl-zoo3 2.9.2's ``push_to_hub``
 imports it, but sb3-team-hf-integration 3.2 renamed it ``_generate_metadata`` (returning ``ModelCardData``, not a
@@ -22,8 +27,9 @@ Not a change of rl-zoo3's code, so not here: before ``rl_zoo3.record_training`` 
 imageio-ffmpeg's binary on ``PATH`` when there is no system ``ffmpeg`` (:mod:`grpo_zoo.zoo.ffmpeg`).
 
 Every function is idempotent and leaves the other algorithms alone. Imports point down: this module uses
-:mod:`grpo_zoo.zoo.sampler`, :mod:`grpo_zoo.zoo.studies` and :mod:`grpo_zoo.zoo.register`, never
-``grpo_zoo.tuning``; rl_zoo3 is only touched through the objects it is given.
+:mod:`grpo_zoo.zoo.sampler`, :mod:`grpo_zoo.zoo.studies`, :mod:`grpo_zoo.zoo.register` and (once a study
+runs, it imports torch) :mod:`grpo_zoo.zoo.budget`, never ``grpo_zoo.tuning``; rl_zoo3 is only touched through
+the objects it is given.
 """
 
 import functools
@@ -116,10 +122,15 @@ def _objective(original: Any) -> Any:
     def objective(self: Any, trial: optuna.Trial) -> float:
         if self.algo != ALGO_NAME:
             return original(self, trial)
+        from grpo_zoo.zoo.budget import trial_budget
+
         # The GRPO sampler sees the YAML entry, the frozen keys and the budget
         sampler.set_context(sampler.sampler_context(self))
+        # Trials in threads (--n-jobs): the CPU time of this thread only
+        clock = time.thread_time if getattr(self, "n_jobs", 1) > 1 else time.process_time
         try:
-            return original(self, trial)
+            with trial_budget(trial, getattr(self, "n_evaluations", None), clock):
+                return original(self, trial)
         except optuna.TrialPruned as e:
             # Keep why the zoo pruned it (e.g. the ValueError of a diverging run)
             reason = str(e) or (repr(e.__cause__) if e.__cause__ is not None else "pruned by the pruner")
@@ -132,6 +143,12 @@ def _objective(original: Any) -> Any:
             raise optuna.TrialPruned(f"invalid hyperparameters: {e}") from e
         finally:
             sampler.set_context({})
+            if getattr(self, "verbose", 0) > 0 and "sim_steps" in trial.user_attrs:
+                cost = trial.user_attrs
+                print(
+                    f"Trial {trial.number}: {cost['sim_steps']} simulator steps ({cost['real_steps']} real) "
+                    f"of a budget of {self.n_timesteps}, {cost['cpu_seconds']:.1f} CPU s"
+                )
 
     return objective
 
@@ -192,6 +209,10 @@ def _optimize(original: Any, self: Any) -> None:
     """``ExperimentManager.hyperparameters_optimization`` for grpo (see the module docstring)."""
     import rl_zoo3.exp_manager
 
+    from grpo_zoo.zoo.budget import SimulatorBudgetGRPO
+
+    if self.verbose > 0:
+        print(f"grpo: the budget of a trial, {self.n_timesteps} steps, counts simulator steps (real + probe steps)")
     storage = _open_zoo_storage(self.storage) if self.storage else None
     studies: list[optuna.Study] = []
     create_study = optuna.create_study
@@ -210,6 +231,11 @@ def _optimize(original: Any, self: Any) -> None:
 
     start = time.time()
     rl_zoo3.exp_manager.optuna.create_study = capture_create_study  # type: ignore[attr-defined]
+    # The zoo's objective builds `ALGOS[algo](...)` and calls `learn(n_timesteps)`: for the time of the study,
+    # a GRPO whose learn stops at n_timesteps simulator steps (set here, before --n-jobs threads start)
+    algos = rl_zoo3.exp_manager.ALGOS
+    registered = algos[ALGO_NAME]
+    algos[ALGO_NAME] = SimulatorBudgetGRPO
     try:
         original(self)
     except ValueError as e:
@@ -224,6 +250,7 @@ def _optimize(original: Any, self: Any) -> None:
         return
     finally:
         rl_zoo3.exp_manager.optuna.create_study = create_study  # type: ignore[attr-defined]
+        algos[ALGO_NAME] = registered
     if studies and not self.no_optim_plots:
         reports = sorted(Path(self.log_folder, self.algo).glob(f"report_{self.env_name}_*.csv"), key=os.path.getmtime)
         reports = [path for path in reports if os.path.getmtime(path) >= start - 1]

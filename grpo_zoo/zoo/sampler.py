@@ -5,32 +5,47 @@ The zoo calls ``sample_grpo_params(trial, n_actions, n_envs, additional_args)`` 
 ``ExperimentManager.objective`` and ``convert_grpo_params(trial.params)`` for ``--trial-id``.
 Its sampler signature does not see the YAML hyperparameters: :mod:`grpo_zoo.zoo.patches` wraps
 ``objective`` to pass them through :func:`set_context` (group mode fixed by the YAML, keys frozen with
-``-params``, budget).
+``-params``, budget, the env's number of distinct actions).
+
+The budget of a trial (``-n``, else the YAML ``n_timesteps``) is counted in **simulator steps**, real steps
+plus GRPO's probe steps (:mod:`grpo_zoo.zoo.budget`): a probe step costs what a real step costs.
+
+What is tuned depends on the group mode (the arguments it reads, :mod:`grpo_zoo.groups.modes`):
+
+- state groups: ``horizon`` (1, 4, 16, 64), ``branch_fraction`` (1 to 1/32) and, when ``horizon > 1``,
+  ``train_continuations``; a real step costs about ``1 + branch_fraction * (G - 1) * horizon`` simulator steps
+  (G: members with distinct first actions, at most the env's number of actions);
+- ``supervision`` only where the samples include the later steps of a run: episode groups, and state groups
+  with ``train_continuations``;
+- ``group_size`` in both modes, except for exhaustive state groups (``exhaustive: true``), which ignore it.
 
 GRPO constraints the search space respects by construction:
 
-- ``batch_size <= rollout size`` (state mode: ``n_steps * n_envs * group_size`` samples,
-  episode mode: about ``n_steps * n_envs``), the batch size is capped at the rollout size;
+- ``batch_size <= rollout size`` (state mode: about ``n_steps * n_envs * branch_fraction * group_size``
+  samples, times ``horizon`` with ``train_continuations``; episode mode: about ``n_steps * n_envs``),
+  the batch size is capped at the rollout size;
+- a rollout fits in the budget: ``n_steps`` is the largest power of 2 whose rollout costs at most the budget
+  (:func:`rollout_sim_steps`, an upper bound), so a trial overshoots its budget by less than one rollout; a
+  combination whose smallest rollout (``n_steps=8``) does not fit is pruned with the reason;
 - episode mode: ``n_envs % group_size == 0``, only divisors of ``n_envs`` are proposed;
 - ``group_mode`` is never tuned: it is fixed by the YAML entry of the env (GRPO's default otherwise);
-- ``horizon`` is only tuned in state mode, ``supervision`` only in episode mode;
-- ``group_size`` is not tuned for exhaustive state groups (``exhaustive: true``), which ignore it;
 - ``clip_range_high >= clip_range`` (sampled as an increment).
 
 Anything left that GRPO rejects at construction (``ValueError``) prunes the trial with the reason,
 as does a diverging run (GRPO raises ``ValueError`` on a non-finite reward or loss).
 
-Imports: optuna and :mod:`grpo_zoo.schedules` only; nothing of rl_zoo3, of the rest of ``grpo_zoo.zoo`` or of
-``grpo_zoo.tuning`` (which builds on this module).
+Imports: optuna, :mod:`grpo_zoo.schedules` and :mod:`grpo_zoo.groups.modes` only (no torch); nothing of rl_zoo3,
+of the rest of ``grpo_zoo.zoo`` or of ``grpo_zoo.tuning`` (which builds on this module).
 """
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 
+from grpo_zoo.groups.modes import MODES, arguments_in_effect
 from grpo_zoo.schedules import initial_value, linear_schedule_string, parse_schedule
 
 # Keys of the search space. A key given on the command line (``-params group_size:4``) is frozen:
@@ -40,6 +55,8 @@ TUNABLE_KEYS = (
     "clip_range",
     "clip_range_high",
     "horizon",
+    "branch_fraction",
+    "train_continuations",
     "supervision",
     "scale_rewards",
     "beta",
@@ -53,6 +70,11 @@ TUNABLE_KEYS = (
     "policy_kwargs",
 )
 GROUP_SIZES = (2, 4, 8, 16)
+# State groups: steps of each member's run, and the fraction of the visited states that are branched
+HORIZONS = (1, 4, 16, 64)
+BRANCH_FRACTIONS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)
+# Smallest n_steps proposed (2**3)
+MIN_N_STEPS_POW = 3
 NET_ARCHS = {
     "tiny": [64],
     "small": [64, 64],
@@ -79,7 +101,8 @@ def set_context(additional_args: dict[str, Any]) -> None:
     What :func:`sample_grpo_params` sees besides the zoo's ``additional_args``, for this thread.
 
     :param additional_args: ``hyperparams`` (the env's YAML entry), ``fixed`` (``-params`` keys),
-        ``n_timesteps`` (budget of a trial); ``{}`` to clear
+        ``n_timesteps`` (simulator-step budget of a trial), ``distinct_actions`` (of the env, None: unbounded);
+        ``{}`` to clear
     """
     _context.value = additional_args
 
@@ -95,15 +118,64 @@ def sampler_context(exp_manager: Any) -> dict[str, Any]:
         "hyperparams": exp_manager._hyperparams,
         "fixed": dict(exp_manager.custom_hyperparams or {}),
         "n_timesteps": exp_manager.n_timesteps,
+        "distinct_actions": _distinct_actions(exp_manager),
     }
 
 
-def _rollout_size(params: dict[str, Any], group_size: int, n_steps: int) -> int:
-    """Number of samples in one rollout (upper bound for ``batch_size``)."""
+def _distinct_actions(exp_manager: Any) -> int | None:
+    """
+    How many distinct actions the env has (None: a Box, or unknown), from one env built once per experiment
+    manager: members of a state group that took the same first action share one probe.
+    """
+    if not hasattr(exp_manager, "_grpo_distinct_actions"):
+        count = None
+        if callable(getattr(exp_manager, "create_envs", None)):
+            from gymnasium import spaces
+
+            env = exp_manager.create_envs(1, no_log=True)
+            space = env.action_space
+            env.close()
+            if isinstance(space, spaces.Discrete):
+                count = int(space.n)
+            elif isinstance(space, spaces.MultiDiscrete):
+                count = math.prod(int(n) for n in space.nvec.flat)
+            elif isinstance(space, spaces.MultiBinary):
+                count = 2 ** math.prod(space.shape)
+        exp_manager._grpo_distinct_actions = count
+    return exp_manager._grpo_distinct_actions
+
+
+def _rollout_size(params: Mapping[str, Any], group_size: int, n_steps: int) -> int:
+    """
+    Number of samples in one rollout (upper bound for ``batch_size``): state mode, ``group_size`` per branched
+    state (``branch_fraction`` of ``n_steps * n_envs``, at least one), times ``horizon`` with
+    ``train_continuations`` (every step of every member's run); episode mode, about ``n_steps * n_envs``.
+    """
     n_envs = int(params.get("n_envs", 1))
     if params.get("group_mode", "state") == "state":
-        return n_steps * n_envs * group_size
+        roots = max(1, int(n_steps * n_envs * float(params.get("branch_fraction", 1.0))))
+        steps_per_member = int(params.get("horizon", 1)) if params.get("train_continuations", False) else 1
+        return roots * group_size * steps_per_member
     return n_steps * n_envs
+
+
+def rollout_sim_steps(params: Mapping[str, Any], members: int, n_steps: int) -> int:
+    """
+    Upper bound of the simulator steps of one rollout, real and probe steps. State mode, per env: ``n_steps``
+    real steps, at most ``ceil(n_steps * branch_fraction)`` branched states, each probing up to ``members`` runs
+    of ``horizon`` steps (the real action's member is read off the real trajectory when its run ends within the
+    rollout, so usually one fewer), and one audit probe step. Episode mode: ``n_steps * n_envs`` real steps (the
+    running episodes are then finished: not bounded here).
+
+    :param params: ``n_envs``, ``group_mode``, ``branch_fraction``, ``horizon``
+    :param members: members with distinct first actions, at most (``group_size``, or fewer distinct actions)
+    :param n_steps: real steps per env
+    """
+    n_envs = int(params.get("n_envs", 1))
+    if params.get("group_mode", "state") != "state":
+        return n_steps * n_envs
+    roots = math.ceil(n_steps * float(params.get("branch_fraction", 1.0)))
+    return n_envs * (n_steps + roots * members * int(params.get("horizon", 1)) + 1)
 
 
 def _to_int_pow(params: dict[str, Any], name: str, default: int) -> int:
@@ -251,14 +323,37 @@ def _suggest_group_size(space: _Space, group_mode: str, n_envs: int, exhaustive:
     return group_size
 
 
-def _suggest_objective(space: _Space, group_mode: str) -> None:
-    """How groups are scored and the surrogate is clipped, scaled and regularised."""
+def _suggest_group_mechanism(space: _Space, group_mode: str) -> dict[str, Any]:
+    """
+    The arguments of the group mode (:mod:`grpo_zoo.groups.modes`) that the search space covers, and
+    ``supervision`` where the samples include the later steps of a run.
+
+    :return: the values of the keys sampled or frozen here
+    """
     trial = space.trial
-    if group_mode == "state":
-        # Simulator cost per real step: group_size * horizon probe steps (at most 16 * 4)
-        space.fix_or("horizon", lambda: trial.suggest_categorical("horizon", [1, 2, 4]))
-    else:
-        space.fix_or("supervision", lambda: trial.suggest_categorical("supervision", ["outcome", "process"]))
+    reads = MODES[group_mode].arguments
+    values: dict[str, Any] = {}
+    if "horizon" in reads:
+        values["horizon"] = int(space.fix_or("horizon", lambda: trial.suggest_categorical("horizon", list(HORIZONS))))
+    if "branch_fraction" in reads:
+        values["branch_fraction"] = float(
+            space.fix_or("branch_fraction", lambda: trial.suggest_categorical("branch_fraction", list(BRANCH_FRACTIONS)))
+        )
+    # A run of one step has no later step to train on: continuations only matter with horizon > 1
+    if "train_continuations" in reads and (values.get("horizon", 1) > 1 or "train_continuations" in space.fixed):
+        values["train_continuations"] = bool(
+            space.fix_or("train_continuations", lambda: trial.suggest_categorical("train_continuations", [False, True]))
+        )
+    if "supervision" in arguments_in_effect(group_mode, values):
+        values["supervision"] = space.fix_or(
+            "supervision", lambda: trial.suggest_categorical("supervision", ["outcome", "process"])
+        )
+    return values
+
+
+def _suggest_objective(space: _Space) -> None:
+    """How the surrogate is clipped, scaled and regularised."""
+    trial = space.trial
     space.fix_or("clip_range", lambda: trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3, 0.4]))
     # DAPO's clip-higher: clip_range_high = clip_range + delta (0 -> symmetric clipping)
     space.fix_or("clip_range_high", lambda: trial.suggest_categorical("clip_range_high_delta", [0.0, 0.04, 0.08, 0.16]))
@@ -272,19 +367,33 @@ def _suggest_objective(space: _Space, group_mode: str) -> None:
     space.fix_or("learning_rate", suggest_learning_rate)
 
 
-def _suggest_rollout(space: _Space, group_mode: str, n_envs: int, group_size: int, n_timesteps: int | None) -> int:
+def _suggest_rollout(space: _Space, params: dict[str, Any], group_size: int, members: int, n_timesteps: int | None) -> int:
     """
-    ``n_steps`` from 2**3 to 2**10 real steps per env (no more than the budget) and ``batch_size`` from 2**4 to 2**10
-    samples (capped at the rollout size by the converter).
+    ``n_steps`` from 2**3 to 2**10 real steps per env, a rollout costing no more simulator steps than the budget,
+    and ``batch_size`` from 2**4 to 2**10 samples (capped at the rollout size by the converter).
 
+    :param params: ``n_envs``, ``group_mode`` and the keys of :func:`_suggest_group_mechanism`
+    :param members: members with distinct first actions, at most (:func:`rollout_sim_steps`)
+    :param n_timesteps: the simulator-step budget of a trial (None: unbounded)
     :return: the rollout size
     """
     trial = space.trial
     max_n_steps_pow = 10
     if n_timesteps:
-        max_n_steps_pow = max(3, min(max_n_steps_pow, int(math.log2(max(1, int(n_timesteps) // max(1, n_envs))))))
-    n_steps = space.fix_or("n_steps", lambda: 2 ** trial.suggest_int("n_steps_pow", 3, max_n_steps_pow))
-    rollout_size = _rollout_size({"n_envs": n_envs, "group_mode": group_mode}, group_size, int(n_steps))
+        # The budget must hold a whole rollout, probes included, or the last rollout would overshoot it
+        fits = [pow_ for pow_ in range(MIN_N_STEPS_POW, 11) if rollout_sim_steps(params, members, 2**pow_) <= n_timesteps]
+        if not fits and "n_steps" not in space.fixed:
+            smallest = rollout_sim_steps(params, members, 2**MIN_N_STEPS_POW)
+            raise optuna.TrialPruned(
+                f"the budget of {int(n_timesteps)} simulator steps cannot hold one rollout of n_steps="
+                f"{2**MIN_N_STEPS_POW} (up to {smallest} simulator steps with n_envs={params['n_envs']}, "
+                f"{members} members probed for horizon={params.get('horizon', 1)} steps): raise -n, or freeze a "
+                "smaller `horizon`, `branch_fraction` or `group_size`"
+            )
+        max_n_steps_pow = max(fits, default=MIN_N_STEPS_POW)
+    n_steps = int(space.fix_or("n_steps", lambda: 2 ** trial.suggest_int("n_steps_pow", MIN_N_STEPS_POW, max_n_steps_pow)))
+    trial.set_user_attr("rollout_sim_steps_max", rollout_sim_steps(params, members, n_steps))
+    rollout_size = _rollout_size(params, group_size, n_steps)
     space.fix_or("batch_size", lambda: trial.suggest_int("batch_size_pow", 4, 10))
     if "batch_size" in space.fixed and int(space.fixed["batch_size"]) > rollout_size:
         raise optuna.TrialPruned(f"`batch_size`={space.fixed['batch_size']} is larger than a rollout ({rollout_size} samples)")
@@ -315,7 +424,8 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     :param n_envs: number of envs the trial trains with
     :param additional_args: zoo extras, plus (given here or through :func:`set_context`) ``hyperparams``:
         the YAML hyperparameters of the env, ``fixed``: keys frozen on the command line,
-        ``n_timesteps``: the training budget of a trial
+        ``n_timesteps``: the simulator-step budget of a trial, ``distinct_actions``: how many distinct actions
+        the env has (None: a Box or unknown)
     :return: the hyperparameters to update the zoo's model kwargs with
     """
     context = {**getattr(_context, "value", {}), **additional_args}
@@ -324,11 +434,18 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     space = _Space(trial, {key: value for key, value in raw_fixed.items() if key in TUNABLE_KEYS})
     group_mode = yaml_hyperparams.get("group_mode", "state")
     exhaustive = bool(raw_fixed.get("exhaustive", yaml_hyperparams.get("exhaustive", False)))
+    distinct_actions = context.get("distinct_actions")
 
     _record_context(trial, n_envs, group_mode)
     group_size = _suggest_group_size(space, group_mode, n_envs, exhaustive, yaml_hyperparams.get("group_size", 4))
-    _suggest_objective(space, group_mode)
-    rollout_size = _suggest_rollout(space, group_mode, n_envs, group_size, context.get("n_timesteps"))
+    mechanism = _suggest_group_mechanism(space, group_mode)
+    _suggest_objective(space)
+    # Members that took the same first action share one probe: at most as many distinct ones as the env has actions
+    members = group_size if distinct_actions is None else min(distinct_actions, group_size)
+    if group_mode == "state" and exhaustive:
+        members = distinct_actions or group_size
+    params = {"n_envs": n_envs, "group_mode": group_mode, **mechanism}
+    rollout_size = _suggest_rollout(space, params, group_size, members, context.get("n_timesteps"))
     _suggest_optimizer(space)
 
     hyperparams = convert_grpo_params(trial.params)
