@@ -487,3 +487,15 @@ def test_benchmark_short_run(tmp_path):
     (out / "results.md").unlink()
     main([*command[3:], "--replot"])
     assert (out / "results.md").read_text() == markdown
+
+
+def test_mujoco_v5_envs_use_the_zoo_s_older_entries():
+    # rl-zoo3 2.9 has PPO entries for MuJoCo -v4 (InvertedDoublePendulum: -v2) and none for -v5
+    from grpo_zoo.benchmarking.config import entry_key
+
+    ppo = zoo_hyperparams_path("ppo")
+    assert entry_key(ppo, "HalfCheetah-v5") == "HalfCheetah-v4"
+    assert entry_key(ppo, "InvertedDoublePendulum-v5") == "InvertedDoublePendulum-v2"
+    assert entry_key(ppo, "CartPole-v1") == "CartPole-v1"
+    assert read_entry(ppo, "Hopper-v5") == read_entry(ppo, "Hopper-v4")
+    assert entry_key(ppo, "NoSuchEnv-v3") == "default"  # rl-zoo3's ppo.yml has one

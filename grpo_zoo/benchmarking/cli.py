@@ -289,6 +289,9 @@ def row_notes(env_results: dict[str, list[dict[str, Any]]]) -> list[str]:
             note += f"; normalize {hyperparams.get('normalize', False)}"
         if algo == "greedy" and done:
             note += f" ({done[0]['final']['deterministic']['n_candidates']} candidate actions)"
+        source = done[0].get("entry_key") if done else None
+        if source and source != done[0]["spec"]["env_id"]:
+            note += f"; its `{source}` entry, applied to {done[0]['spec']['env_id']}"
         lines.append(note + ".")
     return lines
 

@@ -92,15 +92,32 @@ def zoo_hyperparams_path(algo: str) -> Path:
     return path if path.is_file() else root.parent / "hyperparams" / f"{algo}.yml"
 
 
-def read_entry(config: Path, env_id: str) -> dict[str, Any]:
-    """:return: the yml entry for ``env_id`` (or ``default``), as ``ExperimentManager.read_hyperparameters`` picks it."""
+def entry_key(config: Path, env_id: str) -> str:
+    """
+    Which entry of ``config`` serves ``env_id``: its own; else the same env's newest older version (rl-zoo3's
+    ppo.yml has MuJoCo's -v4 entries, and InvertedDoublePendulum's -v2, but none for -v5); else ``default``.
+
+    :return: the key of the entry
+    """
     with open(config) as f:
         entries = yaml.safe_load(f) or {}
     if env_id in entries:
-        return dict(entries[env_id])
+        return env_id
+    name, _, version = env_id.rpartition("-v")
+    if name and version.isdigit():
+        for older in range(int(version) - 1, -1, -1):
+            if f"{name}-v{older}" in entries:
+                return f"{name}-v{older}"
     if "default" in entries:
-        return dict(entries["default"])
-    raise ValueError(f"No entry for {env_id} (and no `default:`) in {config}")
+        return "default"
+    raise ValueError(f"No entry for {env_id} (nor an older version of it, nor `default:`) in {config}")
+
+
+def read_entry(config: Path, env_id: str) -> dict[str, Any]:
+    """:return: the yml entry that serves ``env_id`` (see :func:`entry_key`)"""
+    with open(config) as f:
+        entries = yaml.safe_load(f) or {}
+    return dict(entries[entry_key(config, env_id)])
 
 
 def to_episode_groups(hyperparams: dict[str, Any], env_id: str | None = None) -> dict[str, Any]:

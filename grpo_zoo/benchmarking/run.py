@@ -150,7 +150,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
     import torch as th
 
     th.set_num_threads(1)
-    from grpo_zoo.benchmarking.config import make_variant
+    from grpo_zoo.benchmarking.config import entry_key, make_variant
 
     variant = make_variant(spec.algo, spec.overrides)
     entry = variant.hyperparams(spec.env_id)
@@ -163,6 +163,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
         "spec": asdict(spec),
         "zoo_algo": variant.zoo_algo,
         "config": str(variant.config),
+        "entry_key": entry_key(variant.config, spec.env_id),  # the yml entry used (e.g. a -v4 one for a -v5 env)
         "hyperparams": {key: value if isinstance(value, (int, float, bool)) else str(value) for key, value in entry.items()},
         **result,
         "total_wall_s": time.perf_counter() - wall0,
