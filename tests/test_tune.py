@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TUNE = [sys.executable, "-m", "grpo_zoo.tune"]
 # Tiny: 4 envs, episode groups, 2 evaluation episodes
 TINY = ["--env", "CartPole-v1", "-n", "400", "--eval-episodes", "2", "--progress-interval", "0.5"]
-PARAMS = ["-params", "n_envs:4", "group_mode:'episode'"]
+PARAMS = ["-params", "n_envs:4", "group_mode:'episode'", "train_continuations:False"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 

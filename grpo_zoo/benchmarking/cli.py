@@ -33,6 +33,16 @@ from grpo_zoo.benchmarking.run import RunSpec
 PACKAGES = ("torch", "stable_baselines3", "sb3_contrib", "rl_zoo3", "gymnasium", "numpy")
 
 
+def parse_reward_functions(tokens: list[str] | None, envs: list[str]) -> dict[str, str]:
+    """``["reward_fns.x:f"]`` (every env) or ``["CartPole-v1=reward_fns.cartpole:reward", ...]`` -> {env: path}."""
+    paths: dict[str, str] = {}
+    for token in tokens or []:
+        env_id, sep, path = token.rpartition("=")
+        for target in [env_id] if sep else envs:
+            paths[target] = path
+    return paths
+
+
 def parse_per_env(tokens: list[str] | None, envs: list[str], option: str) -> dict[str, float]:
     """``["1e5"]`` (every env) or ``["CartPole-v1=1e5", ...]`` -> {env: value}."""
     values: dict[str, float] = {}
@@ -109,6 +119,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--threshold", nargs="+", metavar="ENV=VALUE", help="score for time-to-threshold")
     parser.add_argument("--set", nargs="+", metavar="ALGO.KEY=VALUE", help="override a yml hyperparameter")
+    parser.add_argument(
+        "--reward-function",
+        nargs="+",
+        metavar="[ENV=]PATH",
+        help="the reward function the grpo row scores members by, ppo-shaped trains on and greedy plays "
+        "(default: the grpo.yml entry's)",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/<date>_<envs>)")
     parser.add_argument("--resume", action="store_true", help="keep runs already in OUT/runs/")
     parser.add_argument("--replot", action="store_true", help="only rebuild tables and plots from OUT/runs/")
@@ -148,13 +165,14 @@ def plan(args: argparse.Namespace) -> tuple[list[RunSpec], dict[str, list[str]]]
     other_budgets = parse_per_env(args.ppo_budget, args.envs, "--ppo-budget")
     algo_budgets = parse_algo_budgets(args.budget)
     eval_freqs = parse_per_env(args.eval_freq, args.envs, "--eval-freq")
+    reward_functions = parse_reward_functions(args.reward_function, args.envs)
     specs: list[RunSpec] = []
     skipped: dict[str, list[str]] = {}
     max_n_envs = 1
     for env_id in args.envs:
         skipped[env_id], rows = [], []
         for algo in args.algos:
-            variant = make_variant(algo, overrides.get(algo))
+            variant = make_variant(algo, overrides.get(algo), reward_functions.get(env_id))
             reason = variant.skip_reason(env_id)
             if reason:
                 skipped[env_id].append(f"{algo}: {reason}")
@@ -184,6 +202,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunSpec], dict[str, list[str]]]
                         final_episodes=args.final_episodes,
                         final_seed=args.final_seed,
                         overrides=variant.overrides,
+                        reward_function=variant.reward_function,
                     )
                 )
     check_final_seeds(args, max_n_envs)

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from grpo_zoo.groups.modes import MODES
+
 # Deterministic-evaluation targets of issue 4 (CartPole: 475, the "solved" level used by issue 2).
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "CartPole-v1": 475.0,
@@ -56,9 +58,9 @@ ENV_REWARD_HORIZONS: dict[str, int] = {
 }
 DEFAULT_ENV_REWARD_HORIZON = 32
 
-# Keys that only mean something for state groups (dropped for the episode-groups variant).
-STATE_ONLY_KEYS = ("reward_function", "reward_weights", "horizon", "exhaustive")
 REWARD_KEYS = ("reward_function", "reward_weights")
+# Keys that only mean something for state groups (dropped for the episode-groups variant)
+STATE_ONLY_KEYS = (*REWARD_KEYS, *(key for key in MODES["state"].arguments if key not in MODES["episode"].arguments))
 
 # `ppo-shaped`: the env wrapper (outside the Monitor) that hands the learner the grpo entry's reward function.
 SHAPING_WRAPPER = "grpo_zoo.benchmarking.shaping.ShapedReward"
@@ -205,6 +207,8 @@ class Variant:
     :param config: the yml file the entry comes from
     :param edit: ``edit(entry, env_id)`` -> the entry this row uses
     :param overrides: hyperparameters replacing the edited entry's (``--set``, applied last)
+    :param reward_function: the reward function of the comparison (``--reward-function``): the ``grpo`` row scores
+        members by it, ``ppo-shaped`` trains on it, ``greedy`` plays it; None: the shipped grpo entry's
     """
 
     name: str
@@ -212,12 +216,23 @@ class Variant:
     config: Path
     edit: Edit | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    reward_function: str | None = None
+
+    def grpo_entry(self, env_id: str) -> dict[str, Any]:
+        """:return: the grpo.yml entry of ``env_id``, with the comparison's reward function"""
+        entry = read_entry(grpo_hyperparams_path(), env_id)
+        if self.reward_function is not None:
+            entry["reward_function"] = self.reward_function
+            entry.pop("reward_weights", None)
+        return entry
 
     def hyperparams(self, env_id: str) -> dict[str, Any]:
         """:return: the unprocessed entry used for ``env_id`` (what ExperimentManager will preprocess)."""
-        entry = read_entry(self.config, env_id)
+        entry = self.grpo_entry(env_id) if self.config == grpo_hyperparams_path() else read_entry(self.config, env_id)
         if self.edit is not None:
             entry = self.edit(entry, env_id)
+        if self.name == "ppo-shaped":
+            entry = with_shaped_reward(entry, self.grpo_entry(env_id))
         entry.update(self.overrides)
         return entry
 
@@ -233,22 +248,19 @@ class Variant:
         """:return: why this row has no run on ``env_id`` (the grpo entry has no reward function), else None."""
         if self.name not in REWARD_FUNCTION_ROWS:
             return None
-        if read_entry(grpo_hyperparams_path(), env_id).get("reward_function") is not None:
+        if self.grpo_entry(env_id).get("reward_function") is not None:
             return None
         return f"the grpo entry of {env_id} learns from the env reward (no reward_function), so there is no shaped reward"
 
 
-def _shape_with_grpo_reward(entry: dict[str, Any], env_id: str) -> dict[str, Any]:
-    return with_shaped_reward(entry, read_entry(grpo_hyperparams_path(), env_id))
-
-
-def make_variant(name: str, overrides: dict[str, Any] | None = None) -> Variant:
+def make_variant(name: str, overrides: dict[str, Any] | None = None, reward_function: str | None = None) -> Variant:
     """
     :param name: ``grpo`` (shipped grpo.yml entry), ``grpo-env`` (the same, env reward), ``grpo-episode`` (the
         same, episode groups with the env reward), ``ppo-shaped`` (rl-zoo3's PPO entry trained on the grpo
         entry's reward function), ``greedy`` (that reward function as a one-step greedy controller, no learning)
         or any rl-zoo3 algorithm with its own yml (``ppo``, ``a2c``...)
     :param overrides: hyperparameters replacing the (edited) yml entry's (applied last)
+    :param reward_function: the comparison's reward function (see :class:`Variant`); None: the grpo entry's
     """
     overrides = overrides or {}
     rows: dict[str, tuple[str | None, Edit | None]] = {
@@ -259,7 +271,6 @@ def make_variant(name: str, overrides: dict[str, Any] | None = None) -> Variant:
     }
     if name in rows:
         zoo_algo, edit = rows[name]
-        return Variant(name, zoo_algo, grpo_hyperparams_path(), edit, overrides)
-    if name == "ppo-shaped":
-        return Variant(name, "ppo", zoo_hyperparams_path("ppo"), _shape_with_grpo_reward, overrides)
-    return Variant(name, name, zoo_hyperparams_path(name), None, overrides)
+        return Variant(name, zoo_algo, grpo_hyperparams_path(), edit, overrides, reward_function)
+    zoo_algo = "ppo" if name == "ppo-shaped" else name
+    return Variant(name, zoo_algo, zoo_hyperparams_path(zoo_algo), None, overrides, reward_function)

@@ -124,6 +124,7 @@ class EvalRecorder(BaseCallback):
         self.seeds = list(seeds)
         self.rows: list[dict[str, float]] = []
         self.next_eval = 0
+        self.trained_since_evaluation = False
         self.eval_wall = self.eval_cpu = 0.0
 
     def _on_training_start(self) -> None:
@@ -135,8 +136,13 @@ class EvalRecorder(BaseCallback):
             self.evaluate()
         return True
 
+    def _on_rollout_end(self) -> None:
+        # The policy is trained on this rollout next (and GRPO's probes of it are counted now): an evaluation made
+        # during the rollout no longer describes the final policy
+        self.trained_since_evaluation = True
+
     def _on_training_end(self) -> None:
-        if not self.rows or self.rows[-1]["real_steps"] != self.model.num_timesteps:
+        if not self.rows or self.trained_since_evaluation:
             self.evaluate()
 
     def evaluate(self) -> None:
@@ -147,17 +153,21 @@ class EvalRecorder(BaseCallback):
         returns, lengths = evaluate_episodes(self.model, self.eval_env, self.seeds, deterministic=True)
         real_steps = int(self.model.num_timesteps)
         probe_steps = int(getattr(self.model, "num_probe_steps", 0))
-        self.rows.append(
-            {
-                "real_steps": real_steps,
-                "sim_steps": real_steps + probe_steps,
-                "wall_s": train_wall,
-                "cpu_s": train_cpu,
-                "mean_return": statistics.fmean(returns),
-                "std_return": statistics.pstdev(returns),
-                "mean_length": statistics.fmean(lengths),
-            }
-        )
+        row = {
+            "real_steps": real_steps,
+            "sim_steps": real_steps + probe_steps,
+            "wall_s": train_wall,
+            "cpu_s": train_cpu,
+            "mean_return": statistics.fmean(returns),
+            "std_return": statistics.pstdev(returns),
+            "mean_length": statistics.fmean(lengths),
+        }
+        if self.rows and self.rows[-1]["real_steps"] == real_steps:
+            # The evaluation at the end, after the last rollout's update: it replaces the one made during that rollout
+            self.rows[-1] = row
+        else:
+            self.rows.append(row)
         self.next_eval = (real_steps // self.eval_freq + 1) * self.eval_freq
+        self.trained_since_evaluation = False
         self.eval_wall += time.perf_counter() - wall
         self.eval_cpu += time.process_time() - cpu

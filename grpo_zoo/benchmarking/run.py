@@ -34,6 +34,7 @@ class RunSpec:
     final_episodes: int = 100
     final_seed: int = 1_000_000  # final episode i starts from reset seed final_seed + i
     overrides: dict[str, Any] = field(default_factory=dict)
+    reward_function: str | None = None  # the comparison's reward function (--reward-function), None: grpo.yml's
 
 
 def register_grpo() -> None:
@@ -173,7 +174,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
     th.set_num_threads(1)
     from grpo_zoo.benchmarking.config import entry_key, make_variant
 
-    variant = make_variant(spec.algo, spec.overrides)
+    variant = make_variant(spec.algo, spec.overrides, spec.reward_function)
     entry = variant.hyperparams(spec.env_id)
     wall0 = time.perf_counter()
     if variant.zoo_algo is None:
