@@ -5,7 +5,10 @@ Simulator throughput of GRPO's state groups against the env's own step loop, in 
 
 - raw: ``gym.make(env_id)`` stepped with pre-sampled random actions (resetting at episode ends), steps per CPU s;
 - GRPO: ``GRPO.learn`` with state groups (``--group-size``, ``--horizon``, ``--branch-fraction``), training
-  included, in simulator steps (real steps + probe steps) per CPU second.
+  included, in simulator steps (real steps + probe steps) per CPU second; and the probes alone (their steps per
+  CPU second of the probe phase, ``GRPO.probe_cpu_seconds``), which is what branching costs. Members that took
+  the same action share a probe, so on a Discrete env with few actions most of a rollout's time is its real steps
+  (a policy forward per step, as in PPO) and the first ratio measures those.
 
 The two are measured in turn (raw, GRPO, raw, GRPO, ...) and the table gives the median of each and of the
 ratios pair by pair, so that a shared, noisy machine drifts both alike.
@@ -35,8 +38,11 @@ def raw_rate(env_id: str, seconds: float, seed: int = 0) -> float:
     return n_steps / (time.process_time() - start)
 
 
-def grpo_rate(env_id: str, args: argparse.Namespace, seed: int = 0) -> tuple[float, float]:
-    """Simulator steps (real + probes) per CPU second of GRPO training, and probe steps per real step."""
+def grpo_rate(env_id: str, args: argparse.Namespace, seed: int = 0) -> tuple[float, float, float]:
+    """
+    :return: simulator steps (real + probes) per CPU second of GRPO training, probe steps per CPU second of the
+        probes alone, and probe steps per real step
+    """
     from stable_baselines3.common.env_util import make_vec_env
 
     from grpo_zoo import GRPO
@@ -53,11 +59,11 @@ def grpo_rate(env_id: str, args: argparse.Namespace, seed: int = 0) -> tuple[flo
         seed=seed,
     )
     model.learn(args.n_steps * args.n_envs)  # warm-up: the member envs are made on the first rollout
-    real, probes, start = model.num_timesteps, model.num_probe_steps, time.process_time()
+    real, probes, probe_cpu, start = model.num_timesteps, model.num_probe_steps, model.probe_cpu_seconds, time.process_time()
     model.learn(args.real_steps, reset_num_timesteps=False)
     elapsed = time.process_time() - start
-    real, probes = model.num_timesteps - real, model.num_probe_steps - probes
-    return (real + probes) / elapsed, probes / real
+    real, probes, probe_cpu = model.num_timesteps - real, model.num_probe_steps - probes, model.probe_cpu_seconds - probe_cpu
+    return (real + probes) / elapsed, probes / max(probe_cpu, 1e-9), probes / real
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,19 +90,25 @@ def main(argv: list[str] | None = None) -> None:
         f"median of {args.repeats} interleaved pairs, CPU seconds, one thread."
     )
     print()
-    print("| env | raw env steps / CPU s | GRPO simulator steps / CPU s | ratio | probe steps per real step |")
-    print("|---|---|---|---|---|")
+    print(
+        "| env | raw env steps / CPU s | GRPO training, simulator steps / CPU s | ratio | probes alone, steps / CPU s "
+        "| ratio | probe steps per real step |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for env_id in args.envs:
-        raws, grpos, ratios, probes = [], [], [], []
+        raws, grpos, ratios, probe_rates, probe_ratios, probes = [], [], [], [], [], []
         for _ in range(args.repeats):
             raws.append(raw_rate(env_id, args.raw_seconds))
-            rate, probe_ratio = grpo_rate(env_id, args)
+            rate, probe_rate, probes_per_step = grpo_rate(env_id, args)
             grpos.append(rate)
             ratios.append(rate / raws[-1])
-            probes.append(probe_ratio)
+            probe_rates.append(probe_rate)
+            probe_ratios.append(probe_rate / raws[-1])
+            probes.append(probes_per_step)
         print(
             f"| {env_id} | {statistics.median(raws):,.0f} | {statistics.median(grpos):,.0f} | "
-            f"{statistics.median(ratios):.2f}x | {np.median(probes):.1f} |",
+            f"{statistics.median(ratios):.2f}x | {statistics.median(probe_rates):,.0f} | "
+            f"{statistics.median(probe_ratios):.2f}x | {np.median(probes):.1f} |",
             flush=True,
         )
 

@@ -63,6 +63,7 @@ class GroupRollout:
     :param weights: Member weights in the surrogate and the baseline, [n_groups, G], rows summing to 1
     :param distinct: Whether the env received different first actions within each group, [n_groups]
     :param probe_steps: Simulator steps spent on probes (not real steps)
+    :param probe_cpu_s: CPU seconds spent running them
     """
 
     observations: Any
@@ -74,6 +75,7 @@ class GroupRollout:
     weights: np.ndarray
     distinct: np.ndarray
     probe_steps: int = 0
+    probe_cpu_s: float = 0.0
 
 
 class GroupCollector(Protocol):

@@ -90,11 +90,13 @@ class ClassicControlSnapshotter(Snapshotter):
         return type(env).__module__.startswith("gymnasium.envs.classic_control")
 
     def save(self, env: gym.Env, into: Any = None) -> Any:
-        values = {name: copy.copy(env.__dict__[name]) for name in self.ATTRIBUTES if name in env.__dict__}
-        return values, self._save_rng(env)
+        # By reference: these envs replace ``state`` at every step and never write into it, which verify proves
+        # (a member loads one snapshot twice and must repeat itself)
+        attributes = env.__dict__
+        values = tuple((name, attributes[name]) for name in self.ATTRIBUTES if name in attributes)
+        return values, self._save_rng(env) if self.with_rng else None
 
     def load(self, env: gym.Env, snapshot: Any) -> None:
-        # By reference: these envs replace ``state`` at every step, never write into it (proven by verify)
         values, rng_state = snapshot
         env.__dict__.update(values)
         self._load_rng(env, rng_state)
@@ -339,22 +341,22 @@ class EnvBrancher:
         truncated = np.zeros(n_members, dtype=bool)
         first_step = self._n_steps == 0
         self._n_steps += 1
+        action_transforms = [w.action for w in chain if isinstance(w, gym.ActionWrapper)]
+        output_transforms = [w for w in reversed(chain) if isinstance(w, gym.ObservationWrapper | gym.RewardWrapper)]
         for m in np.flatnonzero(member_active):
             action = member_actions[m]
-            for wrapper in chain:
-                if isinstance(wrapper, gym.ActionWrapper):
-                    action = wrapper.action(action)
+            for transform in action_transforms:
+                action = transform(action)
             snapshotter.load(probe_env, self._member_states[m])
             obs, reward, terminated[m], truncated[m], _ = probe_env.step(action)
-            # Before its first step a member shares its root's snapshot: it gets memory of its own then
             # A member shares its root's snapshot until its first step, then has one of its own to overwrite
             own = self._spare() if first_step else self._member_states[m]
             self._member_states[m] = snapshotter.save(probe_env, into=own)
-            for wrapper in reversed(chain):
+            for wrapper in output_transforms:
                 if isinstance(wrapper, gym.ObservationWrapper):
                     obs = wrapper.observation(obs)
-                elif isinstance(wrapper, gym.RewardWrapper):
-                    reward = wrapper.reward(reward)
+                else:
+                    reward = wrapper.reward(reward)  # type: ignore[attr-defined]
             self._member_obs[m], rewards[m] = obs, reward
         if time_limit is not None:
             truncated |= member_active & (self._member_elapsed + self._n_steps >= time_limit._max_episode_steps)

@@ -2,6 +2,7 @@
 State groups: branch the env at visited states and score each member's own action on its own outcome.
 """
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +184,7 @@ class StateGroups:
         audit_only = np.zeros_like(simulate)
         audit_only[audit_roots, real_rep[audit_roots]] = ~simulate[audit_roots, real_rep[audit_roots]]
         sim_root, sim_member = np.nonzero(simulate | audit_only)
+        start = time.process_time()
         sim_runs, probe_steps = self._simulate(
             actor,
             env,
@@ -195,6 +197,7 @@ class StateGroups:
             audit=sim_member == real_rep[sim_root],
             audit_only=audit_only[sim_root, sim_member],
         )
+        probe_cpu_s = time.process_time() - start
         keep = ~audit_only[sim_root, sim_member]
         read = np.flatnonzero(real_known & distinct)
         runs = _Runs.concatenate([real_runs.take(read), sim_runs.take(np.flatnonzero(keep))])
@@ -236,6 +239,7 @@ class StateGroups:
             weights=weights.cpu().numpy(),
             distinct=distinct,
             probe_steps=probe_steps,
+            probe_cpu_s=probe_cpu_s,
         )
 
     def _real_runs(

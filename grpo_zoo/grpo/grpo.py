@@ -175,6 +175,7 @@ class GRPO(OnPolicyAlgorithm):
         self.normalize_advantage = normalize_advantage
         self.target_kl = target_kl
         self.num_probe_steps = 0
+        self.probe_cpu_seconds = 0.0
         self._n_rollouts = 0
         self._unsaved_reward_function: str | None = None
         if _init_setup_model:
@@ -272,6 +273,7 @@ class GRPO(OnPolicyAlgorithm):
         advantages = group_advantages(rollout.returns, rollout.weights, self.supervision, self.scale_rewards)
         buffer.fill(rollout, advantages[tuple(rollout.index.T)])
         self.num_probe_steps += rollout.probe_steps
+        self.probe_cpu_seconds += rollout.probe_cpu_s
         self._n_rollouts += 1
         self._record_group_statistics(rollout, self.num_timesteps - steps_before)
         callback.update_locals(locals())
@@ -306,6 +308,8 @@ class GRPO(OnPolicyAlgorithm):
         zero_variance = zero_variance_mask(scores) if n_groups else np.zeros(0, dtype=bool)
         self.logger.record("rollout/probe_steps", self.num_probe_steps)
         self.logger.record("rollout/probe_steps_per_step", rollout.probe_steps / max(real_steps, 1))
+        if rollout.probe_steps:
+            self.logger.record("rollout/probe_steps_per_cpu_s", rollout.probe_steps / max(rollout.probe_cpu_s, 1e-9))
         self.logger.record("rollout/groups", n_groups)
         self.logger.record("rollout/group_reward_std", float(np.nanstd(scores, axis=1, ddof=1).mean()) if n_groups else np.nan)
         self.logger.record("rollout/zero_variance_groups", int(zero_variance.sum()))
