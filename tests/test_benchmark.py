@@ -71,6 +71,9 @@ def test_threshold_metrics():
     assert metrics["hold"]["real_steps"] == 300
     assert threshold_metrics(curve[:3], 475)["hold"] is None
     assert threshold_metrics(curve, 501) == {"first": None, "hold": None}
+    # A lucky policy before the first update has learned nothing: those evaluations do not count either
+    untrained = [{**_row(0, 500), "updates": 0}, {**_row(100, 480), "updates": 0}, {**_row(200, 490), "updates": 4}]
+    assert threshold_metrics(untrained, 475)["first"]["real_steps"] == 200
 
 
 def _final(mean: float, n: int = 3) -> dict[str, float | list[float]]:

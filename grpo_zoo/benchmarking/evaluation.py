@@ -161,6 +161,7 @@ class EvalRecorder(BaseCallback):
             "mean_return": statistics.fmean(returns),
             "std_return": statistics.pstdev(returns),
             "mean_length": statistics.fmean(lengths),
+            "updates": int(getattr(self.model, "_n_updates", 0)),  # policy updates so far
         }
         if self.rows and self.rows[-1]["real_steps"] == real_steps:
             # The evaluation at the end, after the last rollout's update: it replaces the one made during that rollout

@@ -12,14 +12,15 @@ CURVE_FIELDS = ("real_steps", "sim_steps", "wall_s", "cpu_s", "mean_return", "st
 def threshold_metrics(curve: list[dict[str, float]], threshold: float) -> dict[str, dict[str, float] | None]:
     """
     When a run's evaluation first reaches ``threshold`` and from when it holds (>= threshold at every later
-    evaluation). The evaluation before any training (real_steps == 0) does not count: a lucky initial
-    policy has not learned anything.
+    evaluation). Evaluations before the first policy update do not count (the one at step 0, and any made during
+    the first rollout): a lucky initial policy has not learned anything.
 
     :param curve: evaluation rows in order, as written by ``EvalRecorder``
     :param threshold: the score to reach
     :return: ``{"first": row | None, "hold": row | None}``
     """
-    rows = [row for row in curve if row["real_steps"] > 0]
+    # Rows of older runs have no "updates": then only the evaluation at step 0 is left out
+    rows = [row for row in curve if row["real_steps"] > 0 and row.get("updates", 1) > 0]
     first = next((row for row in rows if row["mean_return"] >= threshold), None)
     hold = None
     for row in reversed(rows):
