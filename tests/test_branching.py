@@ -284,3 +284,23 @@ def test_continuations_are_pi_old_samples_scored_from_their_step_on(env_id, monk
         distribution = pi_old.get_distribution(th.as_tensor(rollout.observations[rollout.obs_index]))
         recomputed = distribution.log_prob(actions.long().flatten() if env_id == "CartPole-v1" else actions)
     np.testing.assert_allclose(recomputed.numpy(), rollout.log_probs, rtol=1e-5, atol=1e-5)
+
+
+def test_cartpole_members_step_in_one_vectorized_call_exactly_as_one_by_one():
+    from grpo_zoo.groups.vector_probes import CartPoleVectorProbes
+
+    venv = make_vec_env("CartPole-v1", n_envs=1, seed=2)
+    attach(venv)
+    brancher = venv.envs[0].get_wrapper_attr("_grpo_brancher")
+    assert brancher._vector is not None  # proven exact on this machine
+    vector = CartPoleVectorProbes(gym.make("CartPole-v1").unwrapped)
+    assert vector.verify(gym.make("CartPole-v1").unwrapped) is None
+    # A user's own physics are copied, not gymnasium's defaults
+    heavy = gym.make("CartPole-v1").unwrapped
+    heavy.masspole, heavy.total_mass, heavy.polemass_length = 1.0, 2.0, 0.5
+    assert CartPoleVectorProbes(heavy).verify(heavy) is None
+    states = np.array([[0.0, 0.0, 0.05, 0.0], [0.0, 0.0, 0.05, 0.0], [1.0, 0.5, -0.1, 0.2]])
+    _, obs_default, *_ = vector.step(states, np.array([1, 1, 0]))
+    _, obs_heavy, *_ = CartPoleVectorProbes(heavy).step(states, np.array([1, 1, 0]))
+    assert not np.array_equal(obs_default, obs_heavy)
+    np.testing.assert_array_equal(obs_default[0], obs_default[1])

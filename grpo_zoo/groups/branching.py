@@ -32,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 
 from grpo_zoo.groups.batches import stack
+from grpo_zoo.groups.vector_probes import CartPoleVectorProbes
 
 # Wrappers that only keep statistics, check the API or enforce call order: probes may step below them.
 BOOKKEEPING_WRAPPERS = (
@@ -254,6 +255,8 @@ class EnvBrancher:
         self.index = index
         self.snapshotter: Snapshotter | None = None
         self._probe_env: gym.Env | None = None  # a copy of the unwrapped env that steps every member in turn
+        self._vector: CartPoleVectorProbes | None = None  # or one call for all members, where proven exact
+        self._vector_states = np.zeros((0, 4))
         self._member_states: list[Any] = []  # each member's snapshot (its root's until it steps)
         self._spare_states: list[Any] = []  # snapshots no longer needed, whose memory ``save`` may reuse
         self._roots: list[tuple[Any, int]] = []  # (snapshot, time-limit counter) of each saved state
@@ -289,6 +292,7 @@ class EnvBrancher:
             if not reason:
                 self.snapshotter = snapshotter
                 self._probe_env = copy.deepcopy(unwrapped)
+                self._vector = _proven_vector_probes(unwrapped, snapshotter)
                 return None
         return f"no exact snapshot of {type(unwrapped).__name__} ({reason})"
 
@@ -313,6 +317,8 @@ class EnvBrancher:
         """
         roots = member_roots[self.index]
         self._member_states = [self._roots[root][0] for root in roots]
+        if self._vector is not None:
+            self._vector_states = np.array([dict(self._roots[root][0][0])["state"] for root in roots], dtype=np.float64)
         self._member_elapsed = np.array([self._roots[root][1] for root in roots], dtype=np.int64)
         first = root_obs[self.index]
         if isinstance(first, dict):
@@ -343,6 +349,8 @@ class EnvBrancher:
         self._n_steps += 1
         action_transforms = [w.action for w in chain if isinstance(w, gym.ActionWrapper)]
         output_transforms = [w for w in reversed(chain) if isinstance(w, gym.ObservationWrapper | gym.RewardWrapper)]
+        if self._vector is not None and not action_transforms and not output_transforms:
+            return self._vector_step(member_actions, member_active, time_limit)
         for m in np.flatnonzero(member_active):
             action = member_actions[m]
             for transform in action_transforms:
@@ -361,6 +369,24 @@ class EnvBrancher:
         if time_limit is not None:
             truncated |= member_active & (self._member_elapsed + self._n_steps >= time_limit._max_episode_steps)
         return stack(self._member_obs), rewards, terminated, truncated
+
+    def _vector_step(self, actions: np.ndarray, active: np.ndarray, time_limit: Any) -> tuple:
+        """:meth:`step` of every active member in one call of the vectorized implementation."""
+        assert self._vector is not None
+        n_members = len(active)
+        rewards = np.zeros(n_members)
+        terminated = np.zeros(n_members, dtype=bool)
+        running = np.flatnonzero(active)
+        observations = np.array(self._member_obs)
+        if len(running):
+            states, obs, step_rewards, ended = self._vector.step(self._vector_states[running], actions[running])
+            self._vector_states[running] = states
+            observations[running], rewards[running], terminated[running] = obs, step_rewards, ended
+            self._member_obs = list(observations)
+        truncated = np.zeros(n_members, dtype=bool)
+        if time_limit is not None:
+            truncated = active & (self._member_elapsed + self._n_steps >= time_limit._max_episode_steps)
+        return observations, rewards, terminated, truncated
 
     def clear(self, env: gym.Env) -> None:
         """Forget the roots and the members' positions (the members' memory is kept for the next rollout)."""
@@ -388,6 +414,16 @@ class EnvBrancher:
         :return: ``env.step``'s 5-tuple, or None for an env that waits
         """
         return env.step(actions[self.index]) if running[self.index] else None
+
+
+def _proven_vector_probes(unwrapped: gym.Env, snapshotter: Snapshotter) -> CartPoleVectorProbes | None:
+    """The vectorized implementation of ``unwrapped``'s dynamics, if there is one and it is proven exact."""
+    if not isinstance(snapshotter, ClassicControlSnapshotter) or snapshotter.with_rng:
+        return None
+    if not CartPoleVectorProbes.matches(unwrapped):
+        return None
+    vector = CartPoleVectorProbes(unwrapped)
+    return vector if vector.verify(unwrapped) is None else None
 
 
 def _grpo_branch(self: gym.Env, command: str, *args: Any) -> Any:
