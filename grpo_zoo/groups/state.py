@@ -3,7 +3,6 @@ State groups: branch the env at visited states and score each member's own actio
 """
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,34 +12,11 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
-from grpo_zoo.groups.batches import concatenate, stack, take
+from grpo_zoo.groups.batches import concatenate, take
 from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.runs import EnvSlices, Runs, StepRecorder, Trajectory, first_equal_member, flatten
 from grpo_zoo.groups.sampling import noise_width, sample_members, sample_with_noise
 from grpo_zoo.groups.vec_obs import ObsPipeline
-
-
-@dataclass
-class _Trajectory:
-    """The real steps of a rollout, [T, n_envs, ...] each, and the states saved as roots."""
-
-    policy_obs: list[Any] = field(default_factory=list)  # what the policy saw (trained on)
-    raw_obs: list[Any] = field(default_factory=list)  # what the env returned (reward functions, probes)
-    actions: list[np.ndarray] = field(default_factory=list)  # as sampled by the policy
-    log_probs: list[np.ndarray] = field(default_factory=list)  # log pi_old of those actions
-    env_actions: list[np.ndarray] = field(default_factory=list)  # as the env received them
-    next_raw: list[Any] = field(default_factory=list)  # the observation reached (the terminal one at an end)
-    known: list[np.ndarray] = field(default_factory=list)  # next_raw is exact (not a normalised terminal obs)
-    rewards: list[np.ndarray] = field(default_factory=list)  # the env's reward, before VecNormalize
-    dones: list[np.ndarray] = field(default_factory=list)
-    branch: list[np.ndarray] = field(default_factory=list)  # whether the state was saved as a root
-
-    def add(self, **step: Any) -> None:
-        for name, value in step.items():
-            getattr(self, name).append(value)
-
-    def stacked(self, name: str) -> Any:
-        """[T, n_envs, ...] (or a dict of them)."""
-        return stack(getattr(self, name))
 
 
 class StateGroups:
@@ -108,7 +84,7 @@ class StateGroups:
         env.env_method("grpo_branch", "clear")  # roots left by an interrupted rollout
         # The policy noise of every real step, and of the probe steps past the rollout's end
         noise = th.rand(n_rollout_steps + self.horizon, env.num_envs, noise_width(policy.action_space), device=policy.device)
-        trajectory = _Trajectory()
+        trajectory = Trajectory()
         obs = last_obs
         for t in range(n_rollout_steps):
             with th.no_grad():
@@ -149,7 +125,7 @@ class StateGroups:
         self._credit[branch] -= 1.0
         return branch
 
-    def _probe(self, actor: Actor, env: VecEnv, trajectory: _Trajectory, noise: th.Tensor) -> GroupRollout:
+    def _probe(self, actor: Actor, env: VecEnv, trajectory: Trajectory, noise: th.Tensor) -> GroupRollout:
         """Score the members of every root: read off the real trajectory, or simulated for ``horizon`` steps."""
         policy, device = actor.policy, actor.policy.device
         # Roots env by env, each env's in the order it saved them (the order of its brancher's roots)
@@ -169,7 +145,7 @@ class StateGroups:
         flat_actions = member_actions.reshape(n_roots * group_size, *member_actions.shape[2:])
         env_actions = actor.env_actions(flat_actions.astype(policy.action_space.dtype, copy=False))
         env_actions = env_actions.reshape(n_roots, group_size, *env_actions.shape[1:])
-        representative = _first_equal_member(env_actions.reshape(n_roots, group_size, -1))  # whose run each shares
+        representative = first_equal_member(env_actions.reshape(n_roots, group_size, -1))  # whose run each shares
         distinct = np.any(representative != 0, axis=1)
         roots = np.arange(n_roots)
         real_rep = representative[roots, real_member.cpu().numpy()]
@@ -200,7 +176,7 @@ class StateGroups:
         probe_cpu_s = time.process_time() - start
         keep = ~audit_only[sim_root, sim_member]
         read = np.flatnonzero(real_known & distinct)
-        runs = _Runs.concatenate([real_runs.take(read), sim_runs.take(np.flatnonzero(keep))])
+        runs = Runs.concatenate([real_runs.take(read), sim_runs.take(np.flatnonzero(keep))])
         run_of = np.full((n_roots, group_size), -1)
         run_of[read, real_rep[read]] = np.arange(len(read))
         run_of[sim_root[keep], sim_member[keep]] = len(read) + np.arange(int(keep.sum()))
@@ -228,7 +204,7 @@ class StateGroups:
             obs_index.append(n_roots + run * self.horizon + step)
             sample_actions.append(runs.actions[run, step])
             sample_log_probs.append(runs.log_probs[run, step])
-            observations.append(_flatten(runs.observations, (len(runs.rewards) * self.horizon,)))
+            observations.append(flatten(runs.observations, (len(runs.rewards) * self.horizon,)))
         return GroupRollout(
             observations=concatenate(observations),
             obs_index=np.concatenate(obs_index),
@@ -243,8 +219,8 @@ class StateGroups:
         )
 
     def _real_runs(
-        self, actor: Actor, trajectory: _Trajectory, root_t: np.ndarray, root_env: np.ndarray
-    ) -> tuple["_Runs", np.ndarray]:
+        self, actor: Actor, trajectory: Trajectory, root_t: np.ndarray, root_env: np.ndarray
+    ) -> tuple["Runs", np.ndarray]:
         """
         The run of the real action's member at each root, read off the real trajectory: known when its horizon (or
         its episode) ends within the rollout and every transition it needs is known.
@@ -262,7 +238,7 @@ class StateGroups:
             env_actions = np.stack(trajectory.env_actions)
             flat = (n_steps * dones.shape[1],)
             step_rewards = actor.reward_model.score(
-                _flatten(raw_obs, flat), env_actions.reshape(*flat, *env_actions.shape[2:]), _flatten(next_raw, flat)
+                flatten(raw_obs, flat), env_actions.reshape(*flat, *env_actions.shape[2:]), flatten(next_raw, flat)
             ).reshape(dones.shape)
             usable = np.stack(trajectory.known)
         rewards = np.full((len(root_t), self.horizon), np.nan)
@@ -275,7 +251,7 @@ class StateGroups:
             known &= ~running | (inside & usable[t, root_env])
             rewards[running & inside, k] = step_rewards[t, root_env][running & inside]
             running &= ~(inside & dones[t, root_env])
-        runs = _Runs(rewards)
+        runs = Runs(rewards)
         if self.train_continuations:
             runs.observations = take(trajectory.stacked("policy_obs"), (steps, root_env[:, None]))
             runs.actions = np.stack(trajectory.actions)[steps, root_env[:, None]]
@@ -286,7 +262,7 @@ class StateGroups:
         self,
         actor: Actor,
         env: VecEnv,
-        trajectory: _Trajectory,
+        trajectory: Trajectory,
         noise: th.Tensor,
         roots: tuple[np.ndarray, np.ndarray],
         member_root: np.ndarray,
@@ -294,7 +270,7 @@ class StateGroups:
         first_actions: np.ndarray,
         audit: np.ndarray,
         audit_only: np.ndarray,
-    ) -> tuple["_Runs", int]:
+    ) -> tuple["Runs", int]:
         """
         Run members from their roots for ``horizon`` steps, following pi_old with the real steps' noise.
 
@@ -309,16 +285,16 @@ class StateGroups:
         assert self.pipeline is not None
         policy = actor.policy
         n_members = len(member_root)
-        runs = _Runs(np.full((n_members, self.horizon), np.nan))
+        runs = Runs(np.full((n_members, self.horizon), np.nan))
         if n_members == 0:
             return runs, 0
         root_t, root_env = roots
         m_env, m_t = root_env[member_root], root_t[member_root]
         # The brancher numbers an env's roots in the order it saved them
         local_root = member_root - np.searchsorted(root_env, m_env)
-        layout = _EnvSlices(m_env, env.num_envs)
+        layout = EnvSlices(m_env, env.num_envs)
         state = take(trajectory.stacked("raw_obs"), (m_t, m_env))
-        record = _StepRecorder(self.train_continuations)
+        record = StepRecorder(self.train_continuations)
         record(take(trajectory.stacked("policy_obs"), (m_t, m_env)), first_actions, np.full(n_members, np.nan))
         env.env_method("grpo_branch", "start", layout.split(local_root), layout.split(state), indices=layout.envs)
         active = np.ones(n_members, dtype=bool)
@@ -355,109 +331,8 @@ class StateGroups:
         return runs, probe_steps
 
 
-@dataclass
-class _Runs:
-    """
-    H-step runs of members from their roots.
-
-    :param rewards: [n, H], NaN once a run has ended
-    :param observations: What pi_old saw at each step, [n, H, *obs_shape] (kept only to train continuations)
-    :param actions: What it did, [n, H, *action_shape]
-    :param log_probs: log pi_old of those actions, [n, H]
-    """
-
-    rewards: np.ndarray
-    observations: Any = None
-    actions: Any = None
-    log_probs: Any = None
-
-    def take(self, index: np.ndarray) -> "_Runs":
-        if self.observations is None:
-            return _Runs(self.rewards[index])
-        return _Runs(self.rewards[index], take(self.observations, index), self.actions[index], self.log_probs[index])
-
-    @staticmethod
-    def concatenate(runs: list["_Runs"]) -> "_Runs":
-        runs = [r for r in runs if len(r.rewards)] or runs[:1]
-        if any(r.observations is None for r in runs):
-            return _Runs(np.concatenate([r.rewards for r in runs]))
-        return _Runs(
-            np.concatenate([r.rewards for r in runs]),
-            concatenate([r.observations for r in runs]),
-            np.concatenate([r.actions for r in runs]),
-            np.concatenate([r.log_probs for r in runs]),
-        )
-
-
-class _StepRecorder:
-    """What simulated members saw and did at each step, when continuations are trained."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.steps: list[tuple[Any, np.ndarray, np.ndarray]] = []
-
-    def __call__(self, observations: Any, actions: np.ndarray, log_probs: np.ndarray) -> None:
-        if self.enabled:
-            self.steps.append((observations, actions, log_probs))
-
-    def into(self, runs: _Runs, horizon: int) -> None:
-        """Fill ``runs`` (steps never reached repeat the last one: their rewards are NaN, so they are not trained)."""
-        if not self.enabled:
-            return
-        steps = self.steps + [self.steps[-1]] * (horizon - len(self.steps))
-        runs.observations = _swap(stack([s[0] for s in steps]))
-        runs.actions = np.stack([s[1] for s in steps], axis=1)
-        runs.log_probs = np.stack([s[2] for s in steps], axis=1)
-
-
-def _swap(obs: Any) -> Any:
-    """[H, n, ...] -> [n, H, ...] (array or dict)."""
-    if isinstance(obs, dict):
-        return {key: np.swapaxes(value, 0, 1) for key, value in obs.items()}
-    return np.swapaxes(obs, 0, 1)
-
-
-def _first_equal_member(first_actions: np.ndarray) -> np.ndarray:
-    """
-    :param first_actions: Each member's first env action, [n_roots, G, action_size]
-    :return: For each member, the first member of its group that took the same action, [n_roots, G]
-    """
-    group_size = first_actions.shape[1]
-    representative = np.tile(np.arange(group_size), (len(first_actions), 1))
-    for member in range(group_size - 1, 0, -1):
-        for earlier in range(member - 1, -1, -1):
-            same = np.all(first_actions[:, member] == first_actions[:, earlier], axis=1)
-            representative[same, member] = earlier
-    return representative
-
-
-class _EnvSlices:
-    """
-    Members sorted by env: one contiguous slice of them per env of the VecEnv.
-
-    :param member_env: Env of each member, sorted
-    :param n_envs: Number of envs of the VecEnv
-    """
-
-    def __init__(self, member_env: np.ndarray, n_envs: int):
-        counts = np.bincount(member_env, minlength=n_envs)
-        self.n_envs = n_envs
-        self.envs = [int(i) for i in np.flatnonzero(counts)]
-        self.bounds = np.concatenate([[0], np.cumsum(counts)])
-
-    def split(self, members: Any) -> list[Any]:
-        """[n_members, ...] -> one entry per env of the VecEnv (empty for envs without members)."""
-        return [take(members, slice(self.bounds[i], self.bounds[i + 1])) for i in range(self.n_envs)]
-
-
-def _flatten(obs: Any, shape: tuple[int]) -> Any:
-    if isinstance(obs, dict):
-        return {key: value.reshape(*shape, *value.shape[2:]) for key, value in obs.items()}
-    return obs.reshape(*shape, *obs.shape[2:])
-
-
 def _audit(
-    trajectory: _Trajectory, t: np.ndarray, env: np.ndarray, reached: Any, rewards: np.ndarray, ended: np.ndarray
+    trajectory: Trajectory, t: np.ndarray, env: np.ndarray, reached: Any, rewards: np.ndarray, ended: np.ndarray
 ) -> None:
     """
     A member that took the real action from a root must reach what the real env reached, bit for bit; if
