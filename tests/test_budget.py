@@ -108,3 +108,22 @@ def test_simulator_budget_grpo_records_the_cost_in_the_trial():
 def test_budget_must_be_positive():
     with pytest.raises(ValueError, match="`budget` must be >= 1"):
         SimulatorBudget(0)
+
+
+def test_schedules_decay_over_the_simulator_budget():
+    # A lin_ learning rate reaches 0 at the end of a simulator-step budget, not at total_timesteps real steps
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from grpo_zoo import GRPO
+    from grpo_zoo.zoo.budget import SimulatorBudget
+
+    model = GRPO(
+        "MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2, seed=0), group_size=4, horizon=4, n_steps=16, n_epochs=1,
+        learning_rate=lambda progress: progress * 1e-3, seed=0,
+    )  # fmt: skip
+    model.learn(1_000, callback=SimulatorBudget(1_000))
+    assert model.num_timesteps + model.num_probe_steps >= 1_000
+    assert model.num_timesteps < 500  # most simulator steps were probes
+    assert model._current_progress_remaining == 0.0
+    assert model.policy.optimizer.param_groups[0]["lr"] == 0.0
+    assert "progress_counts_probes" in model._excluded_save_params()

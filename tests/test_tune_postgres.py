@@ -23,7 +23,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 URL_VAR = "GRPO_ZOO_TEST_POSTGRES_URL"
 ZOO_TRAIN = [sys.executable, "-c", "from grpo_zoo.zoo.run import run_zoo_script; run_zoo_script('rl_zoo3.train')"]
-TINY_PARAMS = ["-params", "n_envs:4", "group_mode:'episode'"]
+TINY_PARAMS = ["-params", "n_envs:4", "group_mode:'episode'", "train_continuations:False"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 

@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ZOO_TRAIN = [sys.executable, "-c", "from grpo_zoo.zoo.run import run_zoo_script; run_zoo_script('rl_zoo3.train')"]
 # Tiny: 4 envs, episode groups, 2 evaluation episodes
 TINY = ["--algo", "grpo", "--env", "CartPole-v1", "-n", "400", "--eval-episodes", "2", "-params", "n_envs:4"]
-EPISODE = ["group_mode:'episode'"]
+EPISODE = ["group_mode:'episode'", "train_continuations:False"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 CALLS = {"n": 0}
 

@@ -23,7 +23,7 @@ CHECK_SCRIPT = textwrap.dedent(
     from grpo_zoo.zoo.register import grpo_hyperparams_path
     hook_at_startup = "grpo_zoo.zoo.hook" in sys.modules
     with open(grpo_hyperparams_path()) as file:
-        path = yaml.safe_load(file)["CartPole-v1"]["reward_function"]
+        path = yaml.safe_load(file)["MountainCar-v0"]["reward_function"]
     module_name, function_name = path.split(":")
     reward = getattr(importlib.import_module(module_name), function_name)
     from rl_zoo3.exp_manager import ExperimentManager
@@ -115,7 +115,7 @@ def test_install_mode(wheels, kind, tmp_path):
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["hook_at_startup"]
     assert result["grpo_registered"]
-    assert result["reward"] == "reward_fns.cartpole"
+    assert result["reward"] == "reward_fns.mountain_car"
     assert result["config"] == result["hyperparams"]
     if kind == "wheel":
         assert result["grpo_zoo"].startswith(str(new_site))

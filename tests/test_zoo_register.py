@@ -64,10 +64,16 @@ def test_hyperparams_location():
 
 def test_grpo_yml_entries(grpo_yml):
     assert "default" in grpo_yml
-    cartpole = grpo_yml["CartPole-v1"]
-    assert cartpole["group_mode"] == "state"
-    assert cartpole["reward_function"] == "reward_fns.cartpole:reward"
-    assert cartpole["horizon"] == 1
+    # Issue 10: these learn from the env's own reward, as --algo ppo does; only MountainCar(Continuous) may keep one
+    env_reward = ["CartPole-v1", "Acrobot-v1", "Pendulum-v1", "LunarLander-v3", "LunarLanderContinuous-v3"]
+    env_reward += ["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Swimmer-v5", "InvertedDoublePendulum-v5"]
+    for env_id in env_reward:
+        assert "reward_function" not in grpo_yml[env_id], env_id
+    assert {env_id for env_id, entry in grpo_yml.items() if "reward_function" in entry} <= {
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
+    }
+    assert grpo_yml["CartPole-v1"]["group_mode"] == "state" and grpo_yml["CartPole-v1"]["train_continuations"]
     for env_id, entry in grpo_yml.items():
         # `n_timesteps: 1e5` would be a string to PyYAML: use `!!float 1e5`
         assert isinstance(entry["n_timesteps"], (int, float)), env_id
@@ -82,7 +88,7 @@ def test_grpo_yml_reward_functions_import(grpo_yml):
     for entry in grpo_yml.values():
         value = entry.get("reward_function")
         paths.update(value if isinstance(value, list) else [value] if value else [])
-    assert "reward_fns.cartpole:reward" in paths
+    assert "reward_fns.mountain_car:reward" in paths
     for path in sorted(paths):
         module_name, function_name = path.split(":")
         assert callable(getattr(importlib.import_module(module_name), function_name)), path

@@ -93,6 +93,9 @@ class GRPO(OnPolicyAlgorithm):
     :param critic_kwargs: PPO's ``vf_coef``, ``clip_range_vf``, ``gae_lambda``: accepted and ignored with a warning
     """
 
+    # Whether learn()'s total_timesteps counts probe steps for the schedules' progress (a simulator-step budget)
+    progress_counts_probes = False
+
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         "MlpPolicy": ActorCriticPolicy,
         "CnnPolicy": ActorCriticCnnPolicy,
@@ -341,7 +344,10 @@ class GRPO(OnPolicyAlgorithm):
     def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
         """Progress remaining, never below 0: the last rollout may overshoot ``total_timesteps``, and a schedule
         such as rl-zoo3's ``lin_`` (``progress * initial``) would then give a negative learning rate (gradient
-        ascent) or clip range on the final update."""
+        ascent) or clip range on the final update. With ``progress_counts_probes`` (a budget of simulator steps,
+        as tuning sets), probe steps count towards ``total_timesteps`` too."""
+        if self.progress_counts_probes:
+            num_timesteps += self.num_probe_steps
         super()._update_current_progress_remaining(num_timesteps, total_timesteps)
         self._current_progress_remaining = max(0.0, self._current_progress_remaining)
 
@@ -500,4 +506,5 @@ class GRPO(OnPolicyAlgorithm):
             "ref_policy",
             "_warned_zero_variance",
             "_unreported_steps",
+            "progress_counts_probes",
         ]

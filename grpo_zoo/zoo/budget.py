@@ -71,7 +71,8 @@ class SimulatorBudget(CallbackList):
     Stop a run at a budget of simulator steps, evaluate over that budget and count its training CPU seconds.
 
     Training stops (``on_step`` returns False) at the first step at which ``num_timesteps + num_probe_steps``
-    since the start reaches ``budget``. GRPO adds a rollout's probe steps at its end, so a run spends at most the
+    since the start reaches ``budget``, and GRPO's schedules decay over simulator steps too
+    (``GRPO.progress_counts_probes``). GRPO adds a rollout's probe steps at its end, so a run spends at most the
     budget plus one rollout (its real and probe steps); SB3 does not train on the rollout it stops in.
 
     Each wrapped ``EvalCallback`` (with ``eval_freq > 0``) evaluates ``n_evaluations`` times, at
@@ -147,6 +148,9 @@ class SimulatorBudget(CallbackList):
                 callback.eval_freq = 1
 
     def _on_training_start(self) -> None:
+        if hasattr(self.model, "progress_counts_probes"):
+            # Schedules (lin_ learning rates, clip ranges) decay over the same budget the run is stopped at
+            self.model.progress_counts_probes = True
         self._start_sim, self._start_real = simulator_steps(self.model), int(self.model.num_timesteps)
         self._start_cpu, self._end_cpu, self._callback_cpu = self.clock(), None, 0.0
         self._timed(super()._on_training_start)
