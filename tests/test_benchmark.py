@@ -222,6 +222,9 @@ def test_cli_parsing_and_interleaving():
     assert [spec.budget for spec in plan(args)[0]] == [1000, 2000]
     with pytest.raises(ValueError, match="--budget"):
         parse_algo_budgets(["=5"])
+    # A row whose real steps cost more simulator steps may be evaluated more often
+    arguments = ["--algos", "grpo", "ppo", "--seeds", "1", "--eval-freq", "2000", "grpo:CartPole-v1=200"]
+    assert {spec.algo: spec.eval_freq for spec in plan(parse_args(arguments))[0]} == {"grpo": 200, "ppo": 2000}
 
 
 def test_plan_rows_need_a_reward_function():

@@ -57,8 +57,8 @@ def parse_per_env(tokens: list[str] | None, envs: list[str], option: str) -> dic
     return values
 
 
-def parse_algo_budgets(tokens: list[str] | None) -> dict[tuple[str, str | None], float]:
-    """``["grpo-episode=1e5", "ppo:CartPole-v1=5e4"]`` -> {(algo, env or None): budget}."""
+def parse_algo_budgets(tokens: list[str] | None, option: str = "--budget") -> dict[tuple[str, str | None], float]:
+    """``["grpo-episode=1e5", "ppo:CartPole-v1=5e4"]`` -> {(algo, env or None): number}."""
     budgets: dict[tuple[str, str | None], float] = {}
     for token in tokens or []:
         target, sep, value = token.rpartition("=")
@@ -66,9 +66,9 @@ def parse_algo_budgets(tokens: list[str] | None) -> dict[tuple[str, str | None],
         try:
             budgets[(algo, env_id or None)] = float(value)
         except ValueError:
-            raise ValueError(f"`--budget` expects ALGO=N or ALGO:ENV=N, got {token!r}") from None
+            raise ValueError(f"`{option}` expects ALGO=N or ALGO:ENV=N, got {token!r}") from None
         if not sep or not algo:
-            raise ValueError(f"`--budget` expects ALGO=N or ALGO:ENV=N, got {token!r}")
+            raise ValueError(f"`{option}` expects ALGO=N or ALGO:ENV=N, got {token!r}")
     return budgets
 
 
@@ -105,7 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--budget", nargs="+", metavar="ALGO[:ENV]=N", help="real steps for one row (wins over --grpo/ppo-budget)"
     )
-    parser.add_argument("--eval-freq", nargs="+", metavar="[ENV=]K", help="evaluate every K real steps")
+    parser.add_argument(
+        "--eval-freq", nargs="+", metavar="[ALGO:][ENV=]K", help="evaluate every K real steps (per env, or per row and env)"
+    )
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument(
         "--eval-seed", type=int, default=10_000, help="curve evaluation episode i starts from reset seed EVAL_SEED + i"
@@ -164,7 +166,9 @@ def plan(args: argparse.Namespace) -> tuple[list[RunSpec], dict[str, list[str]]]
     grpo_budgets = parse_per_env(args.grpo_budget, args.envs, "--grpo-budget")
     other_budgets = parse_per_env(args.ppo_budget, args.envs, "--ppo-budget")
     algo_budgets = parse_algo_budgets(args.budget)
-    eval_freqs = parse_per_env(args.eval_freq, args.envs, "--eval-freq")
+    # ENV=K or ALGO:ENV=K (a row whose real steps cost more simulator steps can be evaluated more often)
+    row_eval_freqs = parse_algo_budgets([t for t in args.eval_freq or [] if ":" in t.partition("=")[0]], "--eval-freq")
+    eval_freqs = parse_per_env([t for t in args.eval_freq or [] if ":" not in t.partition("=")[0]], args.envs, "--eval-freq")
     reward_functions = parse_reward_functions(args.reward_function, args.envs)
     specs: list[RunSpec] = []
     skipped: dict[str, list[str]] = {}
@@ -184,7 +188,8 @@ def plan(args: argparse.Namespace) -> tuple[list[RunSpec], dict[str, list[str]]]
                 steps = algo_budgets.get((algo, env_id), algo_budgets.get((algo, None), steps))
                 budget = int(steps * args.budget_scale)
                 max_n_envs = max(max_n_envs, int(variant.hyperparams(env_id).get("n_envs", 1)))
-            eval_freq = int(eval_freqs.get(env_id, DEFAULT_EVAL_FREQ.get(env_id, max(1, budget // 30))))
+            eval_freq = eval_freqs.get(env_id, DEFAULT_EVAL_FREQ.get(env_id, max(1, budget // 30)))
+            eval_freq = int(row_eval_freqs.get((algo, env_id), eval_freq))
             rows.append((variant, budget, eval_freq))
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for variant, budget, eval_freq in rows:
@@ -349,10 +354,14 @@ def write_outputs(
         budgets = ", ".join(
             f"{algo} {runs[0]['spec']['budget']:,}" for algo, runs in env_results.items() if runs[0]["spec"]["budget"]
         )
-        eval_freq = next(iter(env_results.values()))[0]["spec"]["eval_freq"]
+        eval_freqs = {algo: runs[0]["spec"]["eval_freq"] for algo, runs in env_results.items()}
+        if len(set(eval_freqs.values())) == 1:
+            every = f"eval every {next(iter(eval_freqs.values())):,} real steps"
+        else:
+            every = "eval every " + ", ".join(f"{algo} {freq:,}" for algo, freq in eval_freqs.items()) + " real steps"
         lines += [
             "",
-            f"## {env_id} (threshold {threshold:g}; eval every {eval_freq:,} real steps; real-step budgets: {budgets})",
+            f"## {env_id} (threshold {threshold:g}; {every}; real-step budgets: {budgets})",
             "",
             *row_notes(env_results),
             *[f"- no {line}." for line in skipped.get(env_id, [])],
@@ -371,7 +380,7 @@ def write_outputs(
             for algo, summary in summaries[env_id].items()
             if not curves[algo] and summary["final_deterministic"]
         }
-        report.plot_env(env_id, curves, eval_freq, threshold, out / f"{env_id}.png", levels)
+        report.plot_env(env_id, curves, eval_freqs, threshold, out / f"{env_id}.png", levels)
     markdown = "\n".join(lines) + "\n"
     (out / "results.md").write_text(markdown)
     (out / "summary.json").write_text(json.dumps(summaries, indent=1))

@@ -160,7 +160,7 @@ def _band(curves: list[list[dict[str, float]]], eval_freq: int) -> dict[str, lis
 def plot_env(
     env_id: str,
     curves: dict[str, list[list[dict[str, float]]]],
-    eval_freq: int,
+    eval_freqs: dict[str, int],
     threshold: float,
     path: Path,
     levels: dict[str, float] | None = None,
@@ -171,6 +171,7 @@ def plot_env(
     before training is left out).
 
     :param curves: algo -> one curve per seed
+    :param eval_freqs: algo -> its evaluation frequency in real steps
     :param levels: algo -> final score of a row without a curve (the greedy controller), drawn as a level line
     """
     import matplotlib
@@ -183,7 +184,7 @@ def plot_env(
     for algo, seed_curves in curves.items():
         if not seed_curves:
             continue
-        band = _band(seed_curves, eval_freq)
+        band = _band(seed_curves, eval_freqs[algo])
         mean, std = np.array(band["mean"]), np.array(band["std"])
         label = f"{algo} ({len(seed_curves)} seeds)"
         shown = np.array(band["real_steps"]) > 0  # a log axis has no 0: the evaluation before training is left out
