@@ -181,7 +181,7 @@ def test_ppo_shaped_entry():
     # No normalisation in the entry: norm_reward on, observations left as they were.
     assert with_shaped_reward({"n_envs": 8}, grpo) == {
         "n_envs": 8,
-        "env_wrapper": [wrapper],
+        "vec_env_wrapper": [wrapper],
         "normalize": {"norm_obs": False, "norm_reward": True},
     }
     # `normalize: true` already normalises rewards (VecNormalize's default): unchanged.
@@ -191,15 +191,15 @@ def test_ppo_shaped_entry():
         "norm_reward": True,
     }
     # The entry's own wrappers stay, outside the shaping wrapper (which must see raw observations).
-    entry = with_shaped_reward({"env_wrapper": "rl_zoo3.wrappers.TimeFeatureWrapper"}, grpo)
-    assert entry["env_wrapper"] == [wrapper, "rl_zoo3.wrappers.TimeFeatureWrapper"]
+    entry = with_shaped_reward({"vec_env_wrapper": "my.VecWrapper", "env_wrapper": "my.Wrapper"}, grpo)
+    assert entry["vec_env_wrapper"] == [wrapper, "my.VecWrapper"] and entry["env_wrapper"] == "my.Wrapper"
     with pytest.raises(ValueError, match="reward_function"):
         with_shaped_reward({}, {"group_mode": "episode"})
 
     ppo = read_entry(zoo_hyperparams_path("ppo"), "CartPole-v1")
     shaped = make_variant("ppo-shaped", reward_function="reward_fns.cartpole:reward").hyperparams("CartPole-v1")
-    assert shaped["env_wrapper"][0][SHAPING_WRAPPER]["reward_function"] == "reward_fns.cartpole:reward"
-    assert {k: v for k, v in shaped.items() if k not in ("env_wrapper", "normalize")} == ppo
+    assert shaped["vec_env_wrapper"][0][SHAPING_WRAPPER]["reward_function"] == "reward_fns.cartpole:reward"
+    assert {k: v for k, v in shaped.items() if k not in ("vec_env_wrapper", "normalize")} == ppo
 
 
 def test_cli_parsing_and_interleaving():
@@ -315,8 +315,7 @@ def test_shaped_reward_wrapper():
 
     from grpo_zoo.benchmarking.shaping import ShapedReward
 
-    kwargs = {"reward_function": _uses_s_a_and_s_next}
-    env = make_vec_env("CartPole-v1", n_envs=2, seed=0, wrapper_class=ShapedReward, wrapper_kwargs=kwargs)
+    env = ShapedReward(make_vec_env("CartPole-v1", n_envs=2, seed=0), reward_function=_uses_s_a_and_s_next)
     obs, rng, n_dones = env.reset(), np.random.default_rng(1), 0
     for _ in range(100):
         actions = rng.integers(0, 2, size=2)
@@ -329,11 +328,17 @@ def test_shaped_reward_wrapper():
         obs = next_obs
     assert n_dones >= 4  # episode ends were checked: s' is the terminal observation, s the reset one after
 
-    # Box actions: the action as applied, clipped to the bounds, [1, action_dim].
-    pendulum = ShapedReward(gym.make("Pendulum-v1"), lambda s, a, s_next: a.reshape(1, 1) * th.ones(1, 1))
-    pendulum.reset(seed=0)
-    assert pendulum.step(np.array([5.0], np.float32))[1] == 2.0
-    assert pendulum.step(np.array([-0.5], np.float32))[1] == -0.5
+    # Box actions: the actions as applied, clipped to the bounds, [B, action_dim]; one call for all envs.
+    calls = []
+
+    def action_reward(state, action, next_state):
+        calls.append(len(action))
+        return action.reshape(-1, 1).clone()
+
+    pendulum = ShapedReward(make_vec_env("Pendulum-v1", n_envs=2, seed=0), reward_function=action_reward)
+    pendulum.reset()
+    np.testing.assert_array_equal(pendulum.step(np.array([[5.0], [-0.5]], np.float32))[1], [2.0, -0.5])
+    assert calls == [2]  # one batched call per step for both envs
 
 
 def test_ppo_shaped_learner_sees_the_shaped_reward_monitor_the_true_one(tmp_path):
@@ -351,8 +356,9 @@ def test_ppo_shaped_learner_sees_the_shaped_reward_monitor_the_true_one(tmp_path
     model, _ = exp_manager.setup_experiment()
     env = model.get_env()
     assert isinstance(env, VecNormalize) and env.norm_reward and not env.norm_obs
-    for inner in env.venv.envs:  # the zoo's make_vec_env puts env_wrapper around the Monitor
-        assert isinstance(inner, ShapedReward) and isinstance(inner.env, Monitor)
+    # The zoo's vec_env_wrapper sits between the envs (each with its Monitor inside) and VecNormalize
+    assert isinstance(env.venv, ShapedReward)
+    assert all(isinstance(inner, Monitor) for inner in env.venv.venv.envs)
 
     rng = np.random.default_rng(0)
     obs = env.reset()
@@ -373,14 +379,17 @@ def test_ppo_shaped_learner_sees_the_shaped_reward_monitor_the_true_one(tmp_path
         obs = next_obs
     np.testing.assert_allclose(shaped, expected, rtol=1e-5, atol=1e-6)
     assert max(shaped) < 0  # CartPole's true reward is +1: the learner never sees it
-    monitors = [inner.env for inner in env.venv.envs]
+    monitors = list(env.venv.venv.envs)
     episodes = [
         (r, length) for m in monitors for r, length in zip(m.get_episode_rewards(), m.get_episode_lengths(), strict=True)
     ]
     assert len(episodes) >= 10 and all(r == length for r, length in episodes)  # Monitor: the true +1 per step
 
-    eval_env = exp_manager.create_envs(1, eval_env=True)
-    assert isinstance(eval_env.venv.envs[0], ShapedReward)  # the eval env is wrapped too, yet scored by the Monitor
+    from grpo_zoo.benchmarking.run import _evaluation_envs
+
+    # The benchmark evaluates without the wrapper (outside the Monitors it cannot change a score)
+    eval_env = _evaluation_envs(exp_manager, 1)
+    assert not isinstance(eval_env.venv, ShapedReward) and isinstance(eval_env.venv.envs[0], Monitor)
     returns, lengths = evaluate_episodes(_RandomPolicy(eval_env.action_space), eval_env, [1_000_000, 1_000_001])  # type: ignore[arg-type]
     assert returns == [float(length) for length in lengths] and min(returns) >= 1
 
@@ -482,7 +491,7 @@ def test_benchmark_short_run(tmp_path):
         stochastic = run["final"]["stochastic"]
         assert (stochastic is None) == (algo == "greedy") and (algo == "greedy" or stochastic["seeds"] == final["seeds"])
     assert runs["grpo-env"]["hyperparams"]["horizon"] == 8 and "reward_function" not in runs["grpo-env"]["hyperparams"]
-    assert SHAPING_WRAPPER in runs["ppo-shaped"]["hyperparams"]["env_wrapper"]
+    assert SHAPING_WRAPPER in runs["ppo-shaped"]["hyperparams"]["vec_env_wrapper"]
     assert "'norm_reward': True" in runs["ppo-shaped"]["hyperparams"]["normalize"]
     assert runs["greedy"]["final"]["deterministic"]["returns"] == [500.0] * 3
     assert runs["greedy"]["sim_per_real"] == 3.0

@@ -171,7 +171,7 @@ def _eval_normalize(normalize: Any) -> dict[str, Any]:
 def with_shaped_reward(hyperparams: dict[str, Any], grpo_entry: dict[str, Any]) -> dict[str, Any]:
     """
     A zoo entry trained on ``grpo_entry``'s reward function: :class:`~grpo_zoo.benchmarking.shaping.ShapedReward`
-    becomes the first ``env_wrapper`` (the zoo wraps it around the Monitor, which keeps the true reward), and
+    becomes the first ``vec_env_wrapper`` (outside every env's Monitor, which keeps the true reward), and
     VecNormalize's ``norm_reward`` is turned on when the entry does not normalise rewards (the entry's
     ``norm_obs`` choice kept): unnormalised, a shaped reward ~10x the env's scale stopped PPO from learning.
 
@@ -185,9 +185,9 @@ def with_shaped_reward(hyperparams: dict[str, Any], grpo_entry: dict[str, Any]) 
     kwargs = {"reward_function": grpo_entry["reward_function"]}
     if grpo_entry.get("reward_weights") is not None:
         kwargs["reward_weights"] = grpo_entry["reward_weights"]
-    wrappers = new.get("env_wrapper") or []
+    wrappers = new.get("vec_env_wrapper") or []
     # The zoo applies a list of wrappers in order, the first innermost: the shaping wrapper sees raw observations.
-    new["env_wrapper"] = [{SHAPING_WRAPPER: kwargs}, *(wrappers if isinstance(wrappers, list) else [wrappers])]
+    new["vec_env_wrapper"] = [{SHAPING_WRAPPER: kwargs}, *(wrappers if isinstance(wrappers, list) else [wrappers])]
     normalize = _eval_normalize(new.get("normalize", False))
     if not normalize.get("norm_reward", True):  # VecNormalize's default is norm_reward=True
         new["normalize"] = {**normalize, "norm_reward": True}

@@ -9,6 +9,7 @@ share no episode start. The score is the Monitor's episode return (``info["episo
 reward, under any reward wrapper outside the Monitor or VecNormalize's reward scaling.
 """
 
+import copy
 import statistics
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization, unwrap_vec_normalize
+from stable_baselines3.common.vec_env import VecEnv, unwrap_vec_normalize
 
 
 def evaluate_episodes(
@@ -70,13 +71,21 @@ def _consecutive_batches(seeds: list[int], size: int) -> list[list[int]]:
 
 
 def _freeze(train_env: VecEnv | None, eval_env: VecEnv) -> None:
-    """Copy VecNormalize statistics from the training env and freeze them (as the zoo's eval env is built)."""
-    if train_env is not None:
-        sync_envs_normalization(train_env, eval_env)
+    """
+    Copy VecNormalize statistics from the training env and freeze them (as the zoo's eval env is built). As SB3's
+    ``sync_envs_normalization``, but the two envs need not have the same wrappers (the evaluation envs of
+    ``ppo-shaped`` leave out its reward wrapper).
+    """
     vec_normalize = unwrap_vec_normalize(eval_env)
-    if vec_normalize is not None:
-        vec_normalize.training = False
-        vec_normalize.norm_reward = False
+    if vec_normalize is None:
+        return
+    trained = None if train_env is None else unwrap_vec_normalize(train_env)
+    if trained is not None:
+        for statistics_name in ("obs_rms", "ret_rms"):  # obs_rms exists only with norm_obs
+            if statistics_name in trained.__dict__:
+                setattr(vec_normalize, statistics_name, copy.deepcopy(trained.__dict__[statistics_name]))
+    vec_normalize.training = False
+    vec_normalize.norm_reward = False
 
 
 def final_score(model: BaseAlgorithm, eval_env: VecEnv, seeds: Sequence[int]) -> dict[str, Any]:

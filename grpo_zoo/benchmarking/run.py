@@ -90,25 +90,17 @@ def make_experiment(spec: RunSpec, entry: dict[str, Any], zoo_algo: str, log_fol
 EVAL_BATCH = 50
 
 
-def _evaluation_envs(exp_manager: Any, entry: dict[str, Any], n_envs: int) -> Any:
+def _evaluation_envs(exp_manager: Any, n_envs: int) -> Any:
     """
-    The zoo's evaluation envs, without the ``ShapedReward`` wrapper of ``ppo-shaped``: it sits outside the Monitor,
-    whose true returns are the score, so it cannot change one, and its reward call per step made evaluation slow.
+    The zoo's evaluation envs, without the ``ShapedReward`` wrapper of ``ppo-shaped``: it sits outside the Monitors,
+    whose true returns are the score, so it cannot change one, and it would cost a reward call per step.
     """
-    from rl_zoo3.utils import get_wrapper_class
-
-    from grpo_zoo.benchmarking.config import SHAPING_WRAPPER
-
-    wrappers = entry.get("env_wrapper")
-    if not isinstance(wrappers, list) or not any(isinstance(w, dict) and SHAPING_WRAPPER in w for w in wrappers):
-        return exp_manager.create_envs(n_envs, eval_env=True)
-    training_wrapper = exp_manager.env_wrapper
-    others = [w for w in wrappers if not (isinstance(w, dict) and SHAPING_WRAPPER in w)]
-    exp_manager.env_wrapper = get_wrapper_class({"env_wrapper": others}) if others else None
+    vec_env_wrapper = exp_manager.vec_env_wrapper
+    exp_manager.vec_env_wrapper = None
     try:
         return exp_manager.create_envs(n_envs, eval_env=True)
     finally:
-        exp_manager.env_wrapper = training_wrapper
+        exp_manager.vec_env_wrapper = vec_env_wrapper
 
 
 def train_and_score(spec: RunSpec, entry: dict[str, Any], zoo_algo: str) -> dict[str, Any]:
@@ -123,12 +115,12 @@ def train_and_score(spec: RunSpec, entry: dict[str, Any], zoo_algo: str) -> dict
         exp_manager = make_experiment(spec, entry, zoo_algo, tmp)
         model, _ = exp_manager.setup_experiment()  # type: ignore[misc]
         # Episodes are played EVAL_BATCH at a time, one per env (one batched predict per step)
-        eval_env = _evaluation_envs(exp_manager, entry, min(spec.n_eval_episodes, EVAL_BATCH))
+        eval_env = _evaluation_envs(exp_manager, min(spec.n_eval_episodes, EVAL_BATCH))
         recorder = EvalRecorder(eval_env, spec.eval_freq, range(spec.eval_seed, spec.eval_seed + spec.n_eval_episodes))
         exp_manager.callbacks.append(recorder)
         exp_manager.learn(model)
         eval_env.close()
-        final_env = _evaluation_envs(exp_manager, entry, min(spec.final_episodes, EVAL_BATCH))
+        final_env = _evaluation_envs(exp_manager, min(spec.final_episodes, EVAL_BATCH))
         final = final_score(model, final_env, range(spec.final_seed, spec.final_seed + spec.final_episodes))
         final_env.close()
     last = recorder.rows[-1]
