@@ -10,7 +10,8 @@ import yaml
 
 from grpo_zoo.groups.modes import MODES
 
-# Deterministic-evaluation targets of issue 4 (CartPole: 475, the "solved" level used by issue 2).
+# Deterministic-evaluation targets of issues 4 and 10 (CartPole: 475, the "solved" level used by issue 2) and
+# issue 11's MuJoCo targets.
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "CartPole-v1": 475.0,
     "Acrobot-v1": -85.0,
@@ -19,6 +20,11 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "Pendulum-v1": -175.0,
     "LunarLander-v3": 200.0,
     "LunarLanderContinuous-v3": 200.0,
+    "InvertedDoublePendulum-v5": 9_000.0,
+    "Hopper-v5": 2_400.0,
+    "HalfCheetah-v5": 5_000.0,
+    "Walker2d-v5": 3_000.0,
+    "Swimmer-v5": 280.0,
 }
 
 # GRPO's real-step budget: the "within" column of issue 4. Other algorithms default to their yml n_timesteps.
