@@ -57,6 +57,8 @@ def reward_nan_later(state, action, next_state):
         ({"exhaustive": True, "group_mode": "episode"}, r"needs group_mode='state'"),
         ({"use_sde": True}, r"`use_sde=True` .* not supported"),
         ({"ent_coef": float("nan")}, r"`ent_coef` must be a finite number, got ent_coef=nan"),
+        ({"loss_weighting": "token"}, r"`loss_weighting` must be one of \('step', 'run'\), got loss_weighting='token'"),
+        ({"train_continuations": True, "group_mode": "episode"}, r"`train_continuations=True` .*needs group_mode='state'"),
         ({"gamma": 2}, r"`gamma` must be in \(0, 1\], got gamma=2"),
         ({"branch_fraction": 0.0}, r"`branch_fraction` must be in \(0, 1\], got branch_fraction=0.0"),
         ({"learning_rate": float("nan")}, r"`learning_rate` must be > 0"),

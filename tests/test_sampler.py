@@ -114,6 +114,7 @@ def test_fixed_trials_extremes():
         "group_mode": "episode",
         "group_size": 2,
         "supervision": "outcome",
+        "loss_weighting": "run",
         "clip_range": 0.1,
         "clip_range_high_delta": 0.16,
         "scale_rewards": "group",
@@ -135,12 +136,12 @@ def test_fixed_trials_extremes():
     assert sampled["learning_rate"](1.0) == pytest.approx(1e-3) and sampled["learning_rate"](0.5) == pytest.approx(5e-4)
     state = {**base, "n_envs": 1, "group_mode": "state", "group_size": 16, "horizon": 4, "clip_range_high_delta": 0.0}
     state.update(branch_fraction=1.0, train_continuations=False)
-    del state["supervision"]
+    del state["supervision"], state["loss_weighting"]
     sampled = _sample(optuna.trial.FixedTrial(state), "state", 1)
     assert sampled["batch_size"] == 8 * 1 * 16
     assert sampled["clip_range_high"] is None
     # Half the states branched, every step of the 4-step runs trained: 4 roots x 16 members x 4 steps
-    state.update(branch_fraction=0.5, train_continuations=True, supervision="outcome")
+    state.update(branch_fraction=0.5, train_continuations=True, supervision="outcome", loss_weighting="step")
     sampled = _sample(optuna.trial.FixedTrial(state), "state", 1)
     assert sampled["batch_size"] == 4 * 16 * 4
     assert sampled["train_continuations"] is True and sampled["supervision"] == "outcome"
@@ -246,6 +247,7 @@ FROZEN = {
     "branch_fraction": 0.125,
     "train_continuations": True,
     "supervision": "outcome",
+    "loss_weighting": "run",
     "scale_rewards": "batch",
     "beta": 0.01,
     "learning_rate": "lin_1e-3",
@@ -265,7 +267,7 @@ def test_every_tunable_key_can_be_frozen(key):
     assert set(FROZEN) == set(TUNABLE_KEYS)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
     fixed = {key: FROZEN[key]}
-    if key == "supervision":
+    if key in ("supervision", "loss_weighting"):
         # Only meaningful (hence recorded) where later steps are trained
         fixed.update(horizon=4, train_continuations=True)
     if key == "batch_size":
@@ -360,8 +362,8 @@ def test_best_yaml_entry_is_zoo_yaml():
     "group_mode,fixed,kept,left_out",
     [
         ("state", {"horizon": 4, "train_continuations": True}, {"horizon", "branch_fraction", "supervision"}, set()),
-        ("state", {"horizon": 1}, {"horizon", "branch_fraction"}, {"supervision"}),
-        ("episode", {}, {"supervision"}, set(STATE_KEYS) | {"exhaustive"}),
+        ("state", {"horizon": 1}, {"horizon", "branch_fraction"}, {"supervision", "loss_weighting"}),
+        ("episode", {}, {"supervision", "loss_weighting"}, set(STATE_KEYS) | {"exhaustive"}),
     ],
 )
 def test_best_yaml_entry_leaves_out_keys_without_effect(group_mode, fixed, kept, left_out):
@@ -371,6 +373,7 @@ def test_best_yaml_entry_leaves_out_keys_without_effect(group_mode, fixed, kept,
     study.tell(trial, 1.0)
     # The YAML entry the study started from holds keys of both modes
     base = {"n_envs": 4, "group_mode": group_mode, "supervision": "outcome", "exhaustive": False, "horizon": 1}
+    base["loss_weighting"] = "run"
     base.update(branch_fraction=0.5, train_continuations=False)
     entry = yaml.safe_load(best_yaml_entry(study, "CartPole-v1", base))["CartPole-v1"]
     assert kept <= set(entry) and not left_out & set(entry), entry

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
+# GRPO arguments about the later steps of a run: how they are ranked and how much each weighs
+LATER_STEP_ARGUMENTS = ("supervision", "loss_weighting")
+
+
 @dataclass(frozen=True)
 class ModeSpec:
     """
@@ -46,8 +50,9 @@ def arguments_in_effect(group_mode: str, hyperparams: Mapping[str, Any]) -> tupl
 
     :param group_mode: A key of ``MODES``
     :param hyperparams: GRPO's arguments (a missing one takes GRPO's default, False for a boolean)
-    :return: the mode's arguments, and ``supervision`` when its samples include the later steps of a run
+    :return: the mode's arguments, and ``supervision`` and ``loss_weighting`` when its samples include the later
+        steps of a run
     """
     spec = MODES[group_mode]
     later_steps = spec.later_steps if isinstance(spec.later_steps, bool) else bool(hyperparams.get(spec.later_steps, False))
-    return (*spec.arguments, "supervision") if later_steps else spec.arguments
+    return (*spec.arguments, *LATER_STEP_ARGUMENTS) if later_steps else spec.arguments

@@ -11,6 +11,9 @@ from grpo_zoo.groups.base import GroupRollout
 from grpo_zoo.groups.batches import take
 
 
+LOSS_WEIGHTINGS = ("step", "run")
+
+
 class GroupSamples(NamedTuple):
     observations: th.Tensor | dict[str, th.Tensor]
     actions: th.Tensor
@@ -33,15 +36,21 @@ class GroupRolloutBuffer:
         self.advantages = np.zeros(0)
         self.weights = np.zeros(0)
 
-    def fill(self, rollout: GroupRollout, advantages: np.ndarray) -> None:
+    def fill(self, rollout: GroupRollout, advantages: np.ndarray, loss_weighting: str = "step") -> None:
         """
         :param rollout: The scored groups
         :param advantages: One advantage per sample, [N]
+        :param loss_weighting: "step" (every sample weighs its member's weight) or "run" (a member's samples share its
+            weight: every run, long or short, weighs the same, as DeepSeekMath's per-sequence mean)
         """
         self.rollout = rollout
         self.advantages = advantages
+        group, member = rollout.index[:, 0], rollout.index[:, 1]
         # A member's weight in its group (1/G, or pi_old(a|s) in an exhaustive group), per sample
-        self.weights = rollout.weights[rollout.index[:, 0], rollout.index[:, 1]]
+        self.weights = rollout.weights[group, member]
+        if loss_weighting == "run" and len(group):
+            run = group * rollout.weights.shape[1] + member
+            self.weights = self.weights / np.bincount(run)[run]
 
     @property
     def size(self) -> int:

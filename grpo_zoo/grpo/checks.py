@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from grpo_zoo.advantages import SCALE_REWARDS, SUPERVISION
+from grpo_zoo.grpo.buffer import LOSS_WEIGHTINGS
 from grpo_zoo.groups.registry import GROUP_MODES
 from grpo_zoo.rewards import RewardModel
 from grpo_zoo.schedules import parse_schedule
@@ -28,6 +29,7 @@ def check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) ->
     _check_choice("group_mode", arguments["group_mode"], tuple(GROUP_MODES))
     _check_choice("scale_rewards", arguments["scale_rewards"], SCALE_REWARDS)
     _check_choice("supervision", arguments["supervision"], SUPERVISION)
+    _check_choice("loss_weighting", arguments["loss_weighting"], LOSS_WEIGHTINGS)
     _check_integer("group_size", arguments["group_size"], 2, "a group needs members to compare")
     for name in ("horizon", "n_steps", "batch_size", "n_epochs", "ref_update_interval"):
         _check_integer(name, arguments[name], 1)

@@ -69,6 +69,9 @@ class GRPO(OnPolicyAlgorithm):
     :param supervision: "process" (a member's return-to-go at each step vs the members still running then; the
         default, it learned CartPole faster than "outcome" in our runs) or "outcome" (its whole return vs the
         group's mean, for every step): episode groups and state groups with ``train_continuations``
+    :param loss_weighting: How a member's samples weigh in the loss: "step" (each step the same, as TRL's
+        ``loss_type="bnpo"``/``"dr_grpo"``: long episodes weigh more) or "run" (each episode or run the same, its
+        steps sharing its weight, as DeepSeekMath's and TRL's ``"grpo"``)
     :param scale_rewards: "group" (divide by the group std), "batch" (by the rollout std) or "none"
     :param learning_rate: The learning rate, a float or a schedule of the progress remaining (1 to 0)
     :param n_steps: Real steps per env per rollout (episode groups finish their running episodes)
@@ -115,6 +118,7 @@ class GRPO(OnPolicyAlgorithm):
         branch_fraction: float = 1.0,
         train_continuations: bool = False,
         supervision: str = "process",
+        loss_weighting: str = "step",
         scale_rewards: str = "none",
         learning_rate: float | Schedule = 3e-4,
         n_steps: int = 64,
@@ -168,6 +172,7 @@ class GRPO(OnPolicyAlgorithm):
         self.branch_fraction = branch_fraction
         self.train_continuations = train_continuations
         self.supervision = supervision
+        self.loss_weighting = loss_weighting
         self.scale_rewards = scale_rewards
         self.batch_size = batch_size
         self.n_epochs = n_epochs
@@ -274,7 +279,7 @@ class GRPO(OnPolicyAlgorithm):
             return False
         # One function turns the scores of every group mechanism into advantages
         advantages = group_advantages(rollout.returns, rollout.weights, self.supervision, self.scale_rewards)
-        buffer.fill(rollout, advantages[tuple(rollout.index.T)])
+        buffer.fill(rollout, advantages[tuple(rollout.index.T)], self.loss_weighting)
         self.num_probe_steps += rollout.probe_steps
         self.probe_cpu_seconds += rollout.probe_cpu_s
         self._n_rollouts += 1
@@ -354,7 +359,8 @@ class GRPO(OnPolicyAlgorithm):
     def train(self) -> None:
         """
         Update the policy on the rollout's group advantages. For each minibatch of samples i with weights w_i
-        (1/G, or pi_old(a_i|s_i) in an exhaustive group; normalised over the minibatch) and rho_i =
+        (1/G, or pi_old(a_i|s_i) in an exhaustive group, shared by a run's steps with ``loss_weighting="run"``;
+        normalised over the minibatch) and rho_i =
         pi_theta(a_i|s_i) / pi_old(a_i|s_i)::
 
             L = -sum_i w_i min(rho_i A_i, clip(rho_i, 1 - eps_low, 1 + eps_high) A_i)

@@ -14,7 +14,7 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from grpo_zoo.groups.modes import MODES, arguments_in_effect
+from grpo_zoo.groups.modes import MODES, arguments_in_effect, LATER_STEP_ARGUMENTS
 from grpo_zoo.schedules import LINEAR_PREFIX, initial_value, linear_schedule_string
 from grpo_zoo.zoo.sampler import convert_grpo_params
 from grpo_zoo.zoo.studies import importance_evaluator, tuned_params, write_plots
@@ -58,7 +58,7 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     hyperparams = {**base_hyperparams, **tuned}
     # Keys of the other group modes (and `supervision` without later steps to rank) have no effect: leave them out
     group_mode = hyperparams.get("group_mode", "state")
-    known = {*(name for spec in MODES.values() for name in spec.arguments), "supervision"}
+    known = {*(name for spec in MODES.values() for name in spec.arguments), *LATER_STEP_ARGUMENTS}
     unused = known - set(arguments_in_effect(group_mode, hyperparams))
     hyperparams = {key: value for key, value in hyperparams.items() if key not in unused}
     keys = [key for key in _FIRST_KEYS if key in hyperparams]

@@ -15,8 +15,8 @@ What is tuned depends on the group mode (the arguments it reads, :mod:`grpo_zoo.
 - state groups: ``horizon`` (1, 4, 16, 64), ``branch_fraction`` (1 to 1/32) and, when ``horizon > 1``,
   ``train_continuations``; a real step costs about ``1 + branch_fraction * (G - 1) * horizon`` simulator steps
   (G: members with distinct first actions, at most the env's number of actions);
-- ``supervision`` only where the samples include the later steps of a run: episode groups, and state groups
-  with ``train_continuations``;
+- ``supervision`` and ``loss_weighting`` only where the samples include the later steps of a run: episode groups,
+  and state groups with ``train_continuations``;
 - ``group_size`` in both modes, except for exhaustive state groups (``exhaustive: true``), which ignore it.
 
 GRPO constraints the search space respects by construction:
@@ -58,6 +58,7 @@ TUNABLE_KEYS = (
     "branch_fraction",
     "train_continuations",
     "supervision",
+    "loss_weighting",
     "scale_rewards",
     "beta",
     "learning_rate",
@@ -347,6 +348,10 @@ def _suggest_group_mechanism(space: _Space, group_mode: str) -> dict[str, Any]:
     if "supervision" in arguments_in_effect(group_mode, values):
         values["supervision"] = space.fix_or(
             "supervision", lambda: trial.suggest_categorical("supervision", ["outcome", "process"])
+        )
+        # Runs of different lengths: each step alike, or each run alike (DeepSeekMath's per-sequence mean)
+        values["loss_weighting"] = space.fix_or(
+            "loss_weighting", lambda: trial.suggest_categorical("loss_weighting", ["step", "run"])
         )
     return values
 
