@@ -250,6 +250,23 @@ def test_plan_rows_need_a_reward_function():
     assert [line.split(":")[0] for line in plan(parse_args(arguments))[1]["CartPole-v1"]] == ["ppo-shaped", "greedy"]
 
 
+def test_grpo_conf_reward_function_entries():
+    # --grpo-conf hyperparams/grpo-reward-fns.yml: the grpo rows, ppo-shaped and greedy read its entries
+    reward_fns = REPO / "hyperparams" / "grpo-reward-fns.yml"
+    arguments = ["--envs", "CartPole-v1", "--algos", "grpo", "grpo-env", "ppo-shaped", "greedy", "--seeds", "1"]
+    specs, skipped = plan(parse_args([*arguments, "--grpo-conf", str(reward_fns)]))
+    assert skipped == {"CartPole-v1": []} and [spec.algo for spec in specs] == ["grpo", "grpo-env", "ppo-shaped", "greedy"]
+    assert {spec.grpo_config for spec in specs} == {str(reward_fns.resolve())}
+    grpo = make_variant("grpo", grpo_config=reward_fns).hyperparams("CartPole-v1")
+    assert grpo == read_entry(reward_fns, "CartPole-v1") and grpo["reward_function"] == "reward_fns.cartpole:reward"
+    assert make_variant("grpo", grpo_config=reward_fns).config == reward_fns.resolve()
+    assert "reward_function" not in make_variant("grpo-env", grpo_config=reward_fns).hyperparams("CartPole-v1")
+    shaped = make_variant("ppo-shaped", grpo_config=reward_fns).hyperparams("CartPole-v1")
+    assert shaped["vec_env_wrapper"][0][SHAPING_WRAPPER]["reward_function"] == "reward_fns.cartpole:reward"
+    with pytest.raises(FileNotFoundError, match="--grpo-conf"):
+        make_variant("grpo", grpo_config=REPO / "no-such.yml")
+
+
 def test_final_seeds_are_unseen():
     with pytest.raises(ValueError, match="--eval-seed"):
         plan(parse_args(["--algos", "ppo", "--final-seed", "10005"]))

@@ -94,6 +94,23 @@ def test_grpo_yml_reward_functions_import(grpo_yml):
         assert callable(getattr(importlib.import_module(module_name), function_name)), path
 
 
+def test_reward_function_entries():
+    # hyperparams/grpo-reward-fns.yml (0.1.0's reward-function entries, `-conf` from a checkout): every reward
+    # function imports and every other key is a zoo key or a GRPO argument
+    import inspect
+
+    path = Path(__file__).resolve().parent.parent / "hyperparams" / "grpo-reward-fns.yml"
+    with open(path) as file:
+        entries = yaml.safe_load(file)
+    assert set(entries) == {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1"}
+    zoo_keys = {"n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs"}
+    arguments = set(inspect.signature(grpo_zoo.GRPO).parameters)
+    for env_id, entry in entries.items():
+        module_name, function_name = entry["reward_function"].split(":")
+        assert callable(getattr(importlib.import_module(module_name), function_name)), env_id
+        assert set(entry) - zoo_keys <= arguments, env_id
+
+
 def test_reward_fns_import_without_grpo_zoo(run_cmd, tmp_path):
     hook = ("grpo_zoo", "grpo_zoo.zoo", "grpo_zoo.zoo.hook")  # imported at start-up by the .pth hook
     script = (

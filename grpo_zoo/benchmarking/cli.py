@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from grpo_zoo.benchmarking import report
-from grpo_zoo.benchmarking.config import DEFAULT_EVAL_FREQ, DEFAULT_THRESHOLDS, make_variant
+from grpo_zoo.benchmarking.config import DEFAULT_EVAL_FREQ, DEFAULT_THRESHOLDS, GRPO_ROWS, make_variant
 from grpo_zoo.benchmarking.run import RunSpec
 
 PACKAGES = ("torch", "stable_baselines3", "sb3_contrib", "rl_zoo3", "gymnasium", "numpy")
@@ -128,6 +128,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the reward function the grpo row scores members by, ppo-shaped trains on and greedy plays "
         "(default: the grpo.yml entry's)",
     )
+    parser.add_argument(
+        "--grpo-conf",
+        metavar="PATH",
+        help="the yml file of the grpo rows' entries, e.g. hyperparams/grpo-reward-fns.yml (default: the shipped grpo.yml)",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/<date>_<envs>)")
     parser.add_argument("--resume", action="store_true", help="keep runs already in OUT/runs/")
     parser.add_argument("--replot", action="store_true", help="only rebuild tables and plots from OUT/runs/")
@@ -176,7 +181,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunSpec], dict[str, list[str]]]
     for env_id in args.envs:
         skipped[env_id], rows = [], []
         for algo in args.algos:
-            variant = make_variant(algo, overrides.get(algo), reward_functions.get(env_id))
+            variant = make_variant(algo, overrides.get(algo), reward_functions.get(env_id), args.grpo_conf)
             reason = variant.skip_reason(env_id)
             if reason:
                 skipped[env_id].append(f"{algo}: {reason}")
@@ -208,6 +213,7 @@ def plan(args: argparse.Namespace) -> tuple[list[RunSpec], dict[str, list[str]]]
                         final_seed=args.final_seed,
                         overrides=variant.overrides,
                         reward_function=variant.reward_function,
+                        grpo_config=None if variant.grpo_config is None else str(variant.grpo_config),
                     )
                 )
     check_final_seeds(args, max_n_envs)
@@ -261,7 +267,7 @@ def versions() -> dict[str, str]:
 
 
 ROW_DESCRIPTIONS = {
-    "grpo": "GRPO, the shipped grpo.yml entry",
+    "grpo": "GRPO, the grpo entry",
     "grpo-env": "the same entry learning from the env reward (reward function dropped; one-step state groups get a "
     "longer `horizon`)",
     "grpo-episode": "the same entry as episode groups (shared-seed resets) with the env reward",
@@ -313,6 +319,8 @@ def row_notes(env_results: dict[str, list[dict[str, Any]]]) -> list[str]:
             note += f"; normalize {hyperparams.get('normalize', False)}"
         if algo == "greedy" and done:
             note += f" ({done[0]['final']['deterministic']['n_candidates']} candidate actions)"
+        if algo in GRPO_ROWS and done:
+            note += f" (`{Path(done[0]['config']).name}`)"
         source = done[0].get("entry_key") if done else None
         if source and source != done[0]["spec"]["env_id"]:
             note += f"; its `{source}` entry, applied to {done[0]['spec']['env_id']}"

@@ -202,6 +202,14 @@ def with_shaped_reward(hyperparams: dict[str, Any], grpo_entry: dict[str, Any]) 
 
 Edit = Callable[[dict[str, Any], str], dict[str, Any]]
 
+# Rows built from a grpo entry: row -> (the zoo algorithm that trains it, or None: no training; its edit).
+GRPO_ROWS: dict[str, tuple[str | None, Edit | None]] = {
+    "grpo": ("grpo", None),
+    "grpo-env": ("grpo", to_env_reward),
+    "grpo-episode": ("grpo", to_episode_groups),
+    "greedy": (None, None),
+}
+
 
 @dataclass
 class Variant:
@@ -214,7 +222,8 @@ class Variant:
     :param edit: ``edit(entry, env_id)`` -> the entry this row uses
     :param overrides: hyperparameters replacing the edited entry's (``--set``, applied last)
     :param reward_function: the reward function of the comparison (``--reward-function``): the ``grpo`` row scores
-        members by it, ``ppo-shaped`` trains on it, ``greedy`` plays it; None: the shipped grpo entry's
+        members by it, ``ppo-shaped`` trains on it, ``greedy`` plays it; None: the grpo entry's
+    :param grpo_config: the yml file of the grpo entries (``--grpo-conf``); None: the shipped ``grpo.yml``
     """
 
     name: str
@@ -223,10 +232,11 @@ class Variant:
     edit: Edit | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     reward_function: str | None = None
+    grpo_config: Path | None = None
 
     def grpo_entry(self, env_id: str) -> dict[str, Any]:
-        """:return: the grpo.yml entry of ``env_id``, with the comparison's reward function"""
-        entry = read_entry(grpo_hyperparams_path(), env_id)
+        """:return: the grpo entry of ``env_id``, with the comparison's reward function"""
+        entry = read_entry(self.grpo_config or grpo_hyperparams_path(), env_id)
         if self.reward_function is not None:
             entry["reward_function"] = self.reward_function
             entry.pop("reward_weights", None)
@@ -234,7 +244,7 @@ class Variant:
 
     def hyperparams(self, env_id: str) -> dict[str, Any]:
         """:return: the unprocessed entry used for ``env_id`` (what ExperimentManager will preprocess)."""
-        entry = self.grpo_entry(env_id) if self.config == grpo_hyperparams_path() else read_entry(self.config, env_id)
+        entry = self.grpo_entry(env_id) if self.name in GRPO_ROWS else read_entry(self.config, env_id)
         if self.edit is not None:
             entry = self.edit(entry, env_id)
         if self.name == "ppo-shaped":
@@ -259,7 +269,12 @@ class Variant:
         return f"the grpo entry of {env_id} learns from the env reward (no reward_function), so there is no shaped reward"
 
 
-def make_variant(name: str, overrides: dict[str, Any] | None = None, reward_function: str | None = None) -> Variant:
+def make_variant(
+    name: str,
+    overrides: dict[str, Any] | None = None,
+    reward_function: str | None = None,
+    grpo_config: str | Path | None = None,
+) -> Variant:
     """
     :param name: ``grpo`` (shipped grpo.yml entry), ``grpo-env`` (the same, env reward), ``grpo-episode`` (the
         same, episode groups with the env reward), ``ppo-shaped`` (rl-zoo3's PPO entry trained on the grpo
@@ -267,16 +282,16 @@ def make_variant(name: str, overrides: dict[str, Any] | None = None, reward_func
         or any rl-zoo3 algorithm with its own yml (``ppo``, ``a2c``...)
     :param overrides: hyperparameters replacing the (edited) yml entry's (applied last)
     :param reward_function: the comparison's reward function (see :class:`Variant`); None: the grpo entry's
+    :param grpo_config: the yml file of the grpo entries (e.g. ``hyperparams/grpo-reward-fns.yml``); None: the
+        shipped ``grpo.yml``
     """
     overrides = overrides or {}
-    rows: dict[str, tuple[str | None, Edit | None]] = {
-        "grpo": ("grpo", None),
-        "grpo-env": ("grpo", to_env_reward),
-        "grpo-episode": ("grpo", to_episode_groups),
-        "greedy": (None, None),
-    }
-    if name in rows:
-        zoo_algo, edit = rows[name]
-        return Variant(name, zoo_algo, grpo_hyperparams_path(), edit, overrides, reward_function)
+    grpo_path = None if grpo_config is None else Path(grpo_config).resolve()
+    if grpo_path is not None and not grpo_path.is_file():
+        raise FileNotFoundError(f"--grpo-conf {grpo_config}: no such file (give the path of a grpo yml file)")
+    if name in GRPO_ROWS:
+        zoo_algo, edit = GRPO_ROWS[name]
+        config = grpo_path or grpo_hyperparams_path()
+        return Variant(name, zoo_algo, config, edit, overrides, reward_function, grpo_path)
     zoo_algo = "ppo" if name == "ppo-shaped" else name
-    return Variant(name, zoo_algo, zoo_hyperparams_path(zoo_algo), None, overrides, reward_function)
+    return Variant(name, zoo_algo, zoo_hyperparams_path(zoo_algo), None, overrides, reward_function, grpo_path)

@@ -35,6 +35,7 @@ class RunSpec:
     final_seed: int = 1_000_000  # final episode i starts from reset seed final_seed + i
     overrides: dict[str, Any] = field(default_factory=dict)
     reward_function: str | None = None  # the comparison's reward function (--reward-function), None: grpo.yml's
+    grpo_config: str | None = None  # the grpo entries' yml file (--grpo-conf), None: the shipped grpo.yml
 
 
 def register_grpo() -> None:
@@ -166,7 +167,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
     th.set_num_threads(1)
     from grpo_zoo.benchmarking.config import entry_key, make_variant
 
-    variant = make_variant(spec.algo, spec.overrides, spec.reward_function)
+    variant = make_variant(spec.algo, spec.overrides, spec.reward_function, spec.grpo_config)
     entry = variant.hyperparams(spec.env_id)
     wall0 = time.perf_counter()
     if variant.zoo_algo is None:
