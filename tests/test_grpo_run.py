@@ -211,6 +211,26 @@ def test_episode_groups_stop_on_an_env_whose_episodes_never_end():
     assert np.isfinite(model.logger.name_to_value["train/policy_gradient_loss"])
 
 
+class PinnedAction(gym.ActionWrapper):
+    """A zero-width action space: every sampled action clips to the same env action (a saturated policy's case)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.action_space = gym.spaces.Box(0.0, 0.0, (1,), np.float32)
+
+    def action(self, action):
+        return action
+
+
+def test_reward_function_rollout_where_no_group_has_two_actions():
+    # No group is worth a probe, only the audits step: the reward function is not called on zero members
+    env = PinnedAction(gym.make("MountainCarContinuous-v0"))
+    reward_function = "reward_fns.mountain_car_continuous:reward"
+    model = GRPO("MlpPolicy", env, group_size=4, n_steps=32, batch_size=32, reward_function=reward_function, seed=0)
+    model.learn(64)
+    assert model.num_timesteps == 64 and model.num_probe_steps == 2  # one audit step per rollout
+
+
 class CountCalls(BaseCallback):
     def __init__(self):
         super().__init__()

@@ -313,7 +313,10 @@ class StateGroups:
             rewards = env_rewards.astype(np.float32).astype(np.float64)
             if actor.reward_model is not None:
                 rewards = np.zeros(n_members)
-                rewards[active] = actor.reward_model.score(take(state, active), step_actions[active], take(next_state, active))
+                if active.any():  # none when this rollout's probes were only audits (no group had two actions)
+                    rewards[active] = actor.reward_model.score(
+                        take(state, active), step_actions[active], take(next_state, active)
+                    )
             runs.rewards[active, step] = rewards[active]
             active &= ~(terminated | truncated)
             if step + 1 == self.horizon or not active.any():
