@@ -319,8 +319,9 @@ def row_notes(env_results: dict[str, list[dict[str, Any]]]) -> list[str]:
             note += f"; normalize {hyperparams.get('normalize', False)}"
         if algo == "greedy" and done:
             note += f" ({done[0]['final']['deterministic']['n_candidates']} candidate actions)"
-        if algo in GRPO_ROWS and done:
-            note += f" (`{Path(done[0]['config']).name}`)"
+        config = done[0].get("config") if done else None
+        if algo in GRPO_ROWS and config:
+            note += f" (`{Path(config).name}`)"
         source = done[0].get("entry_key") if done else None
         if source and source != done[0]["spec"]["env_id"]:
             note += f"; its `{source}` entry, applied to {done[0]['spec']['env_id']}"
