@@ -350,43 +350,38 @@ class EnvBrancher:
         action_transforms = [w.action for w in chain if isinstance(w, gym.ActionWrapper)]
         output_transforms = [w for w in reversed(chain) if isinstance(w, gym.ObservationWrapper | gym.RewardWrapper)]
         if self._vector is not None and not action_transforms and not output_transforms:
-            return self._vector_step(member_actions, member_active, time_limit)
-        for m in np.flatnonzero(member_active):
-            action = member_actions[m]
-            for transform in action_transforms:
-                action = transform(action)
-            snapshotter.load(probe_env, self._member_states[m])
-            obs, reward, terminated[m], truncated[m], _ = probe_env.step(action)
-            # A member shares its root's snapshot until its first step, then has one of its own to overwrite
-            own = self._spare() if first_step else self._member_states[m]
-            self._member_states[m] = snapshotter.save(probe_env, into=own)
-            for wrapper in output_transforms:
-                if isinstance(wrapper, gym.ObservationWrapper):
-                    obs = wrapper.observation(obs)
-                else:
-                    reward = wrapper.reward(reward)  # type: ignore[attr-defined]
-            self._member_obs[m], rewards[m] = obs, reward
+            self._vector_step(member_actions, member_active, rewards, terminated)
+        else:
+            for m in np.flatnonzero(member_active):
+                action = member_actions[m]
+                for transform in action_transforms:
+                    action = transform(action)
+                snapshotter.load(probe_env, self._member_states[m])
+                obs, reward, terminated[m], truncated[m], _ = probe_env.step(action)
+                # A member shares its root's snapshot until its first step, then has one of its own to overwrite
+                own = self._spare() if first_step else self._member_states[m]
+                self._member_states[m] = snapshotter.save(probe_env, into=own)
+                for wrapper in output_transforms:
+                    if isinstance(wrapper, gym.ObservationWrapper):
+                        obs = wrapper.observation(obs)
+                    else:
+                        reward = wrapper.reward(reward)  # type: ignore[attr-defined]
+                self._member_obs[m], rewards[m] = obs, reward
         if time_limit is not None:
             truncated |= member_active & (self._member_elapsed + self._n_steps >= time_limit._max_episode_steps)
         return stack(self._member_obs), rewards, terminated, truncated
 
-    def _vector_step(self, actions: np.ndarray, active: np.ndarray, time_limit: Any) -> tuple:
-        """:meth:`step` of every active member in one call of the vectorized implementation."""
+    def _vector_step(self, actions: np.ndarray, active: np.ndarray, rewards: np.ndarray, terminated: np.ndarray) -> None:
+        """:meth:`step` of every active member in one call of the vectorized implementation (fills ``rewards``,
+        ``terminated`` and the members' observations)."""
         assert self._vector is not None
-        n_members = len(active)
-        rewards = np.zeros(n_members)
-        terminated = np.zeros(n_members, dtype=bool)
         running = np.flatnonzero(active)
-        observations = np.array(self._member_obs)
         if len(running):
             states, obs, step_rewards, ended = self._vector.step(self._vector_states[running], actions[running])
             self._vector_states[running] = states
-            observations[running], rewards[running], terminated[running] = obs, step_rewards, ended
-            self._member_obs = list(observations)
-        truncated = np.zeros(n_members, dtype=bool)
-        if time_limit is not None:
-            truncated = active & (self._member_elapsed + self._n_steps >= time_limit._max_episode_steps)
-        return observations, rewards, terminated, truncated
+            rewards[running], terminated[running] = step_rewards, ended
+            for m, member_obs in zip(running, obs, strict=True):
+                self._member_obs[m] = member_obs
 
     def clear(self, env: gym.Env) -> None:
         """Forget the roots and the members' positions (the members' memory is kept for the next rollout)."""
