@@ -28,6 +28,7 @@ import yaml
 
 from grpo_zoo.benchmarking import report
 from grpo_zoo.benchmarking.config import DEFAULT_EVAL_FREQ, DEFAULT_THRESHOLDS, GRPO_ROWS, make_variant
+from grpo_zoo.benchmarking.references import REFERENCE_DIR, is_reference, load_reference, store_reference
 from grpo_zoo.benchmarking.run import RunSpec
 
 PACKAGES = ("torch", "stable_baselines3", "sb3_contrib", "rl_zoo3", "gymnasium", "numpy")
@@ -135,6 +136,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/<date>_<envs>)")
     parser.add_argument("--resume", action="store_true", help="keep runs already in OUT/runs/")
+    parser.add_argument(
+        "--reference-dir",
+        default=str(REFERENCE_DIR),
+        help="where finished runs of other algorithms (the zoo's PPO, ARS, ...) are kept and reused from "
+        f"(default {REFERENCE_DIR}); `--reference-dir ''` runs and keeps nothing there",
+    )
     parser.add_argument("--replot", action="store_true", help="only rebuild tables and plots from OUT/runs/")
     return parser.parse_args(argv)
 
@@ -440,8 +447,18 @@ def main(argv: list[str] | None = None) -> None:
                 continue
         if args.replot:
             continue
+        references = Path(args.reference_dir) if args.reference_dir and is_reference(spec) else None
+        kept = load_reference(references, spec, meta["versions"]) if references else None
+        if kept is not None:
+            result_path.parent.mkdir(parents=True, exist_ok=True)
+            result_path.write_text(json.dumps(kept, indent=1))
+            results.append(kept)
+            print(f"[{i}/{len(specs)}] {run_name(spec)}: {status_line(kept)} (kept in {kept['reference']})", flush=True)
+            continue
         start = time.perf_counter()
         result = run_in_subprocess(spec, out)
+        if references:
+            store_reference(references, spec, meta["versions"], result)
         results.append(result)
         print(f"[{i}/{len(specs)}] {run_name(spec)}: {status_line(result)} ({time.perf_counter() - start:.0f} s)", flush=True)
         write_outputs(out, args, results, meta, skipped)  # partial results survive an interrupted benchmark

@@ -41,6 +41,12 @@ MODES: dict[str, ModeSpec] = {
         "groups of envs reset with one shared seed compare their episodes (any env, no branching)",
         later_steps=True,
     ),
+    "time": ModeSpec(
+        (),
+        "every episode of the rollout is a member, compared with the others at the same time step (GPG's "
+        "time-binned baseline): any env and VecEnv wrapper, no branching, no shared seed",
+        later_steps=True,
+    ),
 }
 
 

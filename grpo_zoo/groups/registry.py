@@ -7,6 +7,7 @@ from grpo_zoo.groups.base import GroupCollector
 from grpo_zoo.groups.episode import EpisodeGroups
 from grpo_zoo.groups.modes import MODES
 from grpo_zoo.groups.state import StateGroups
+from grpo_zoo.groups.time_bins import TimeBins
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class GroupMode:
 
 # The arguments and summaries are in grpo_zoo.groups.modes (torch-free, also read by the sampler): only the
 # collector classes are added here
-_COLLECTORS: dict[str, type] = {"state": StateGroups, "episode": EpisodeGroups}
+_COLLECTORS: dict[str, type] = {"state": StateGroups, "episode": EpisodeGroups, "time": TimeBins}
 GROUP_MODES: dict[str, GroupMode] = {
     name: GroupMode(_COLLECTORS[name], spec.arguments, spec.summary) for name, spec in MODES.items()
 }

@@ -95,6 +95,17 @@ class ObsPipeline:
         return obs
 
 
+def original_rewards(venv: VecEnv, rewards: np.ndarray) -> np.ndarray:
+    """The env's rewards behind the last ``VecEnv.step`` of ``venv`` (before a VecNormalize's scaling), whatever
+    its other wrappers (no observation is replayed, so a frame stack is fine)."""
+    env: Any = venv
+    while isinstance(env, VecEnvWrapper):
+        if isinstance(env, VecNormalize):
+            return env.get_original_reward()
+        env = env.venv
+    return rewards
+
+
 def _update_obs_rms(wrapper: VecNormalize, obs: Any) -> None:
     if isinstance(obs, dict):
         for key in wrapper.norm_obs_keys or []:

@@ -319,7 +319,7 @@ class GRPO(OnPolicyAlgorithm):
         if rollout.probe_steps:
             self.logger.record("rollout/probe_steps_per_cpu_s", rollout.probe_steps / max(rollout.probe_cpu_s, 1e-9))
         self.logger.record("rollout/groups", n_groups)
-        self.logger.record("rollout/group_reward_std", float(np.nanstd(scores, axis=1, ddof=1).mean()) if n_groups else np.nan)
+        self.logger.record("rollout/group_reward_std", _mean_group_std(scores))
         self.logger.record("rollout/zero_variance_groups", int(zero_variance.sum()))
         self.logger.record("rollout/zero_variance_fraction", float(zero_variance.mean()) if n_groups else np.nan)
         # A group whose members all sent the same action to the env (e.g. a sure policy, or Box actions all
@@ -514,3 +514,12 @@ class GRPO(OnPolicyAlgorithm):
             "_unreported_steps",
             "progress_counts_probes",
         ]
+
+
+def _mean_group_std(scores: np.ndarray) -> float:
+    """Mean over groups of the (Bessel-corrected) std of their members' scores, [n_groups, G] with NaN for no member."""
+    counts = (~np.isnan(scores)).sum(axis=1)
+    compared = scores[counts >= 2]
+    if not len(compared):
+        return float("nan")
+    return float(np.nanstd(compared, axis=1, ddof=1).mean())

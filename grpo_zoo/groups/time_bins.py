@@ -1,0 +1,135 @@
+"""
+Time-binned groups (GPG, arXiv 2510.03679): every episode of a rollout is a member, and the group of a step is
+every member at the same episode time step. No branching and no shared seed: the VecEnv steps as in PPO.
+"""
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv
+
+from grpo_zoo.advantages import discounted_returns_to_go
+from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
+from grpo_zoo.groups.batches import concatenate, stack, take
+from grpo_zoo.groups.vec_obs import ObsPipeline, original_rewards
+
+
+class _Episode:
+    """One env's episode: what the policy saw and did at each of its time steps, and what it got."""
+
+    def __init__(self) -> None:
+        self.observations: list[Any] = []
+        self.actions: list[np.ndarray] = []
+        self.log_probs: list[float] = []
+        self.rewards: list[float] = []
+
+
+class TimeBins:
+    """
+    GPG's time-binned baselines (``group_mode="time"``).
+
+    The ``n_envs`` step with pi_old exactly as PPO's do (auto-reset, any VecEnv wrapper, frame stacks included).
+    Each finished episode is one member; the baseline of its step t is the mean discounted return-to-go of every
+    member that reached step t in the rollout (GRPO's ``supervision="process"``), so a step is compared with the
+    steps taken at the same time of other episodes: the time limit cuts them alike, and no critic is needed.
+
+    An episode still running when the rollout ends is carried into the next rollout: its steps are trained once
+    it has ended, on their whole return-to-go (no critic to bootstrap a cut one), with the log-probabilities of
+    the policy that took them. An episode that takes more than ``n_steps`` steps is thus trained a rollout or
+    more after its first steps; a rollout in which no episode ended has nothing to train on (GRPO skips the update).
+
+    :param seed: Unused (the mechanism draws no random numbers of its own)
+    """
+
+    def __init__(self, seed: int | None = None):
+        self.pipeline: ObsPipeline | None = None
+        self.env: VecEnv | None = None
+        self.running: list[_Episode] = []
+        self._last_obs: Any = None
+
+    def attach(self, env: VecEnv) -> None:
+        self.env = env
+        self.running = [_Episode() for _ in range(env.num_envs)]
+        self._last_obs = None
+
+    def collect(
+        self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
+    ) -> GroupRollout | None:
+        policy = actor.policy
+        if last_obs is not self._last_obs:
+            # The env was reset since the last rollout (a new learn()): the carried episodes are gone
+            self.running = [_Episode() for _ in range(env.num_envs)]
+        pipeline = self._pipeline(env) if actor.reward_model is not None else None
+        finished: list[_Episode] = []
+        obs = last_obs
+        for _ in range(n_rollout_steps):
+            with th.no_grad():
+                distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
+                sampled = distribution.get_actions()
+                log_probs = distribution.log_prob(sampled).cpu().numpy()
+            actions = sampled.cpu().numpy().reshape(-1, *policy.action_space.shape)  # type: ignore[misc]
+            env_actions = actor.env_actions(actions)
+            raw = pipeline.raw(obs) if pipeline is not None else None
+            new_obs, rewards, dones, infos = env.step(env_actions)
+            if pipeline is not None:
+                next_raw, _ = pipeline.raw_next(new_obs, dones, infos)
+                rewards = actor.reward_model.score(raw, env_actions, next_raw)  # type: ignore[union-attr]
+            else:
+                rewards = original_rewards(env, rewards)
+            for i, episode in enumerate(self.running):
+                episode.observations.append(take(obs, i))
+                episode.actions.append(actions[i])
+                episode.log_probs.append(float(log_probs[i]))
+                episode.rewards.append(float(rewards[i]))
+                if dones[i]:
+                    finished.append(episode)
+                    self.running[i] = _Episode()
+            if not on_real_steps(new_obs, dones, infos, env.num_envs):
+                return None
+            obs = new_obs
+        self._last_obs = obs
+        return self._rollout(finished, actor, obs)
+
+    def _pipeline(self, env: VecEnv) -> ObsPipeline:
+        """The raw observations a reward function scores (made on first use: only reward functions need them)."""
+        if self.pipeline is None:
+            self.pipeline = ObsPipeline(env)
+        return self.pipeline
+
+    @staticmethod
+    def _rollout(episodes: list[_Episode], actor: Actor, obs: Any) -> GroupRollout:
+        """One group whose members are the finished episodes: returns-to-go [1, n_episodes, last time step]."""
+        space = actor.policy.action_space
+        if not episodes:
+            return GroupRollout(
+                observations=take(obs, slice(0, 0)),
+                obs_index=np.zeros(0, dtype=int),
+                actions=np.zeros((0, *(space.shape or ())), dtype=space.dtype),
+                log_probs=np.zeros(0),
+                index=np.zeros((0, 3), dtype=int),
+                returns=np.zeros((0, 2, 1)),
+                weights=np.zeros((0, 2)),
+                distinct=np.zeros(0, dtype=bool),
+            )
+        end = max(len(e.rewards) for e in episodes)
+        # A lone episode is padded with an empty member: the table needs G >= 2 (it then compares nothing)
+        n_members = max(2, len(episodes))
+        rewards = np.full((1, n_members, end), np.nan)
+        index = []
+        for m, episode in enumerate(episodes):
+            steps = np.arange(len(episode.rewards))
+            rewards[0, m, : len(steps)] = episode.rewards
+            index.append(np.stack([np.zeros_like(steps), np.full_like(steps, m), steps], axis=1))
+        return GroupRollout(
+            observations=concatenate([stack(e.observations) for e in episodes]),
+            obs_index=np.arange(sum(len(e.rewards) for e in episodes)),
+            actions=np.concatenate([np.stack(e.actions) for e in episodes]),
+            log_probs=np.concatenate([np.array(e.log_probs) for e in episodes]),
+            index=np.concatenate(index),
+            returns=discounted_returns_to_go(rewards, actor.gamma),
+            weights=np.full((1, n_members), 1.0 / n_members),
+            # Members start from different states: a tie says nothing of whether the reward tells actions apart
+            distinct=np.zeros(1, dtype=bool),
+        )
