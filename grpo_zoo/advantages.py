@@ -35,6 +35,7 @@ def group_advantages(
     supervision: str = "process",
     scale_rewards: str = "none",
     eps: float = 1e-8,
+    leave_one_out: bool = False,
 ) -> np.ndarray:
     """
     Advantage of every sample of every group member: its return-to-go minus the group's baseline.
@@ -47,6 +48,11 @@ def group_advantages(
       a step where fewer than two members are alive has nothing to compare against (advantage 0);
     - ``"outcome"``: the member's whole return (t = 0) minus the group mean, for every step of its episode.
 
+    With ``leave_one_out`` (RLOO, arXiv 2402.14740) the baseline of a member is the (weighted) mean of the *other*
+    members alive at that step, which does not depend on its own score: the estimate is unbiased for any G, where the
+    group mean shrinks every advantage by (G - 1) / G. It is the group mean's advantage divided by 1 - w_i
+    (G / (G - 1) for G equal weights).
+
     ``scale_rewards="group"`` divides by the group's (Bessel-corrected) std at that step (GRPO, DeepSeekMath),
     ``"batch"`` by the std of every informative advantage of the rollout (one scale), ``"none"`` keeps the
     raw difference (Dr. GRPO, arXiv 2503.20783). Zero-variance comparisons get exactly zero advantage.
@@ -57,6 +63,7 @@ def group_advantages(
     :param supervision: "process" or "outcome"
     :param scale_rewards: "group", "batch" or "none"
     :param eps: Added to the std before dividing
+    :param leave_one_out: Baseline each member with the mean of the other members (RLOO)
     :return: Advantages, shape (n_groups, group_size, T), NaN where ``returns`` is NaN
     """
     if scale_rewards not in SCALE_REWARDS:
@@ -69,7 +76,7 @@ def group_advantages(
     alive = ~np.isnan(returns)
     if supervision == "outcome":
         # Every step of an episode is credited with its whole return, compared as at the start
-        first = group_advantages(returns[:, :, :1], weights, "process", scale_rewards, eps)
+        first = group_advantages(returns[:, :, :1], weights, "process", scale_rewards, eps, leave_one_out)
         return np.where(alive, first, np.nan)
     if weights is None:
         weights = np.ones(returns.shape[:2])
@@ -86,9 +93,13 @@ def group_advantages(
     uninformative = (n_alive[:, 0] < 2) | _equal_up_to_rounding(filled, alive)  # [n_groups, T]
     advantages[np.broadcast_to(uninformative[:, None, :], advantages.shape)] = 0.0
 
+    # The group's spread, from the differences to the group mean
+    variance = (member_weights * advantages**2).sum(axis=1, keepdims=True)
+    variance = variance * n_alive / np.maximum(n_alive - 1, 1)  # unbiased, as DeepSeekMath/TRL
+    if leave_one_out:
+        # R_i - mean_{j != i} R_j = (R_i - sum_j w_j R_j) / (1 - w_i), with 1 - w_i > 0 where two members are alive
+        advantages = np.where(alive & (n_alive > 1), advantages / np.maximum(1.0 - member_weights, 1e-12), advantages)
     if scale_rewards == "group":
-        variance = (member_weights * advantages**2).sum(axis=1, keepdims=True)
-        variance = variance * n_alive / np.maximum(n_alive - 1, 1)  # unbiased, as DeepSeekMath/TRL
         advantages = advantages / (np.sqrt(variance) + eps)
     elif scale_rewards == "batch":
         informative = advantages[alive & ~uninformative[:, None, :]]

@@ -90,3 +90,26 @@ def test_process_group_scaling_uses_the_members_alive_at_each_step():
     # Step 0: three members, centred (-2, 0, 2), sample std 2; step 1: two members, centred (-2, 2), std 2*sqrt(2)
     np.testing.assert_allclose(advantages[0, :, 0], [-1.0, 0.0, 1.0])
     np.testing.assert_allclose(advantages[0, :2, 1], [-1 / np.sqrt(2), 1 / np.sqrt(2)])
+
+
+def test_leave_one_out_baseline_is_the_mean_of_the_other_members():
+    returns = np.array([[[1.0, 2.0], [3.0, np.nan], [8.0, 5.0]]])  # [1 group, 3 members, 2 steps]
+    advantages = group_advantages(returns, leave_one_out=True)
+    # Step 0: three members alive; step 1: two (member 1 has stopped)
+    np.testing.assert_allclose(advantages[0, :, 0], [1.0 - 5.5, 3.0 - 4.5, 8.0 - 2.0])
+    np.testing.assert_allclose(advantages[0, [0, 2], 1], [2.0 - 5.0, 5.0 - 2.0])
+    assert np.isnan(advantages[0, 1, 1])
+
+
+def test_leave_one_out_with_weights_and_group_scaling():
+    returns = np.array([[[1.0], [2.0], [6.0]]])
+    weights = np.array([[0.5, 0.25, 0.25]])
+    advantages = group_advantages(returns, weights, leave_one_out=True)[0, :, 0]
+    others = [(0.25 * 2 + 0.25 * 6) / 0.5, (0.5 * 1 + 0.25 * 6) / 0.75, (0.5 * 1 + 0.25 * 2) / 0.75]
+    np.testing.assert_allclose(advantages, returns[0, :, 0] - others)
+    # Scaled by the group's std, RLOO is GRPO's advantage times G / (G - 1): the same direction, a larger step
+    uniform = np.array([[[1.0], [2.0], [6.0], [3.0]]])
+    np.testing.assert_allclose(
+        group_advantages(uniform, scale_rewards="group", leave_one_out=True),
+        group_advantages(uniform, scale_rewards="group") * 4 / 3,
+    )

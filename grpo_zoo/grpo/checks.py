@@ -42,6 +42,9 @@ def check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) ->
         _check_number("target_kl", arguments["target_kl"], "> 0 or None", lambda x: x > 0)
     _check_schedule("learning_rate", arguments["learning_rate"])
     _check_clip_ranges(arguments["clip_range"], arguments["clip_range_high"])
+    for name in ("exhaustive", "train_continuations", "leave_one_out", "dynamic_sampling"):
+        if not isinstance(arguments[name], bool | np.bool_):
+            raise ValueError(f"`{name}` must be True or False, got {name}={arguments[name]!r}")
     for name in ("exhaustive", "train_continuations"):
         if arguments[name] and arguments["group_mode"] != "state":
             raise ValueError(f"`{name}=True` is about the members of a branched state: it needs group_mode='state'")

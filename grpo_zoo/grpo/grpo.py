@@ -73,6 +73,11 @@ class GRPO(OnPolicyAlgorithm):
         ``loss_type="bnpo"``/``"dr_grpo"``: long episodes weigh more) or "run" (each episode or run the same, its
         steps sharing its weight, as DeepSeekMath's and TRL's ``"grpo"``)
     :param scale_rewards: "group" (divide by the group std), "batch" (by the rollout std) or "none"
+    :param leave_one_out: Baseline each member with the mean of the *other* members of its group (RLOO, unbiased
+        for any G) instead of the group mean, which includes the member's own score
+    :param dynamic_sampling: DAPO's dynamic sampling: train only on samples whose advantage is not 0, and keep
+        collecting rollouts (every step counted) until they fill a minibatch (``batch_size``) before an update, so that
+        a rollout whose groups all tie (e.g. every episode timed out alike) is acted on, not trained on
     :param learning_rate: The learning rate, a float or a schedule of the progress remaining (1 to 0)
     :param n_steps: Real steps per env per rollout (episode groups finish their running episodes)
     :param batch_size: Minibatch size, in group members
@@ -120,6 +125,8 @@ class GRPO(OnPolicyAlgorithm):
         supervision: str = "process",
         loss_weighting: str = "step",
         scale_rewards: str = "none",
+        leave_one_out: bool = False,
+        dynamic_sampling: bool = False,
         learning_rate: float | Schedule = 3e-4,
         n_steps: int = 64,
         batch_size: int = 64,
@@ -174,6 +181,8 @@ class GRPO(OnPolicyAlgorithm):
         self.supervision = supervision
         self.loss_weighting = loss_weighting
         self.scale_rewards = scale_rewards
+        self.leave_one_out = leave_one_out
+        self.dynamic_sampling = dynamic_sampling
         self.batch_size = batch_size
         self.n_epochs = n_epochs
         self.clip_range = clip_range
@@ -273,17 +282,29 @@ class GRPO(OnPolicyAlgorithm):
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
         actor = Actor(self.policy, self.reward_model, self.gamma)
-        steps_before = self.num_timesteps
-        rollout = self.groups.collect(actor, env, self._last_obs, n_rollout_steps, self._real_steps_reporter(callback))
-        if rollout is None:
-            return False
-        # One function turns the scores of every group mechanism into advantages
-        advantages = group_advantages(rollout.returns, rollout.weights, self.supervision, self.scale_rewards)
-        buffer.fill(rollout, advantages[tuple(rollout.index.T)], self.loss_weighting)
-        self.num_probe_steps += rollout.probe_steps
-        self.probe_cpu_seconds += rollout.probe_cpu_s
+        on_real_steps = self._real_steps_reporter(callback)
+        buffer.reset()
+        n_collected = 0
+        while True:
+            steps_before = self.num_timesteps
+            rollout = self.groups.collect(actor, env, self._last_obs, n_rollout_steps, on_real_steps)
+            if rollout is None:
+                return False
+            n_collected += 1
+            # One function turns the scores of every group mechanism into advantages
+            advantages = group_advantages(
+                rollout.returns, rollout.weights, self.supervision, self.scale_rewards, leave_one_out=self.leave_one_out
+            )
+            buffer.add(rollout, advantages[tuple(rollout.index.T)], self.loss_weighting, self.dynamic_sampling)
+            self.num_probe_steps += rollout.probe_steps
+            self.probe_cpu_seconds += rollout.probe_cpu_s
+            self._record_group_statistics(rollout, self.num_timesteps - steps_before)
+            # DAPO's dynamic sampling: samples without signal are dropped, and pi_old keeps collecting (every step
+            # counted) until the signal fills a minibatch or the budget is spent
+            if not self.dynamic_sampling or buffer.size >= self.batch_size or self.num_timesteps >= self._total_timesteps:
+                break
         self._n_rollouts += 1
-        self._record_group_statistics(rollout, self.num_timesteps - steps_before)
+        self.logger.record("rollout/rollouts_per_update", n_collected)
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
