@@ -42,7 +42,7 @@ MODES: dict[str, ModeSpec] = {
         later_steps=True,
     ),
     "time": ModeSpec(
-        (),
+        ("noise_hold",),
         "every episode of the rollout is a member, compared with the others at the same time step (GPG's "
         "time-binned baseline): any env and VecEnv wrapper, no branching, no shared seed",
         later_steps=True,

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
+from grpo_zoo.groups.sampling import HeldNoise, noise_width, sample_with_noise
 from grpo_zoo.groups.vec_obs import ObsPipeline, original_rewards
 
 
@@ -40,10 +41,14 @@ class TimeBins:
     the policy that took them. An episode that takes more than ``n_steps`` steps is thus trained a rollout or
     more after its first steps; a rollout in which no episode ended has nothing to train on (GRPO skips the update).
 
-    :param seed: Unused (the mechanism draws no random numbers of its own)
+    :param noise_hold: Steps for which an env keeps the random number its actions are drawn from (each action still a
+        sample of pi_old(.|s), but persistent: see :class:`~grpo_zoo.groups.sampling.HeldNoise`); 1 draws each anew
+    :param seed: Unused (the noise comes from torch's generator, seeded by GRPO)
     """
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, noise_hold: int = 1, seed: int | None = None):
+        self.noise_hold = noise_hold
+        self.noise: HeldNoise | None = None
         self.pipeline: ObsPipeline | None = None
         self.env: VecEnv | None = None
         self.running: list[_Episode] = []
@@ -58,16 +63,18 @@ class TimeBins:
         self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
     ) -> GroupRollout | None:
         policy = actor.policy
-        if last_obs is not self._last_obs:
+        if last_obs is not self._last_obs or self.noise is None:
             # The env was reset since the last rollout (a new learn()): the carried episodes are gone
             self.running = [_Episode() for _ in range(env.num_envs)]
+            self.noise = HeldNoise(env.num_envs, noise_width(policy.action_space), self.noise_hold, policy.device)
         pipeline = self._pipeline(env) if actor.reward_model is not None else None
         finished: list[_Episode] = []
         obs = last_obs
         for _ in range(n_rollout_steps):
             with th.no_grad():
                 distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
-                sampled = distribution.get_actions()
+                starts = np.array([not episode.rewards for episode in self.running])
+                sampled = sample_with_noise(distribution, self.noise.next(starts))
                 log_probs = distribution.log_prob(sampled).cpu().numpy()
             actions = sampled.cpu().numpy().reshape(-1, *policy.action_space.shape)  # type: ignore[misc]
             env_actions = actor.env_actions(actions)

@@ -31,7 +31,7 @@ def check_arguments(arguments: dict[str, Any], critic_kwargs: dict[str, Any]) ->
     _check_choice("supervision", arguments["supervision"], SUPERVISION)
     _check_choice("loss_weighting", arguments["loss_weighting"], LOSS_WEIGHTINGS)
     _check_integer("group_size", arguments["group_size"], 2, "a group needs members to compare")
-    for name in ("horizon", "n_steps", "batch_size", "n_epochs", "ref_update_interval"):
+    for name in ("horizon", "n_steps", "batch_size", "n_epochs", "ref_update_interval", "noise_hold"):
         _check_integer(name, arguments[name], 1)
     _check_number("branch_fraction", arguments["branch_fraction"], "in (0, 1]", lambda x: 0 < x <= 1)
     _check_number("gamma", arguments["gamma"], "in (0, 1]", lambda x: 0 < x <= 1)
