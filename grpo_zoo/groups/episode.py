@@ -15,6 +15,7 @@ from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.sampling import HeldNoise, noise_width
 from grpo_zoo.groups.vec_obs import ObsPipeline
 
 
@@ -40,11 +41,14 @@ class EpisodeGroups:
     the same step, so their partial returns compare fairly).
 
     :param group_size: G, members per group; ``n_envs`` must be a multiple of it
+    :param noise_hold: Steps for which a member keeps the random number its actions are drawn from (each action still
+        a sample of pi_old(.|s), but persistent: see :class:`~grpo_zoo.groups.sampling.HeldNoise`); 1 draws each anew
     :param seed: Seed of the shared reset seeds
     """
 
-    def __init__(self, group_size: int, seed: int | None = None):
+    def __init__(self, group_size: int, noise_hold: int = 1, seed: int | None = None):
         self.group_size = group_size
+        self.noise_hold = noise_hold
         self.seed_rng = np.random.default_rng(seed)
         self.pipeline: ObsPipeline | None = None
         self.has_time_limit = True
@@ -83,6 +87,7 @@ class EpisodeGroups:
         alive = np.zeros(n_envs, dtype=bool)
         for group in range(n_envs // group_size):
             self._reset_group(env, group, raw_obs, episodes, alive)
+        noise = HeldNoise(n_envs, noise_width(actor.policy.action_space), self.noise_hold, actor.policy.device)
 
         while alive.any():
             running = np.flatnonzero(alive)
@@ -90,7 +95,8 @@ class EpisodeGroups:
             policy_obs = self.pipeline.to_policy(raw, update_stats=True)
             with th.no_grad():
                 distribution = actor.policy.get_distribution(obs_as_tensor(policy_obs, actor.policy.device))  # type: ignore[arg-type]
-                actions = distribution.get_actions()
+                starts = np.array([not episodes[i].rewards for i in range(n_envs)])
+                actions = noise.sample(distribution, starts, running)
                 log_probs = distribution.log_prob(actions).cpu().numpy()
             actions_np = actions.cpu().numpy()
             env_actions = actor.env_actions(actions_np)

@@ -37,7 +37,7 @@ MODES: dict[str, ModeSpec] = {
         later_steps="train_continuations",
     ),
     "episode": ModeSpec(
-        ("group_size",),
+        ("group_size", "noise_hold"),
         "groups of envs reset with one shared seed compare their episodes (any env, no branching)",
         later_steps=True,
     ),

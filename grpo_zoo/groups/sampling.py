@@ -118,6 +118,20 @@ class HeldNoise:
         self.uniform = th.rand(n_envs, width, device=device)
         self.age = np.zeros(n_envs, dtype=int)
 
+    def sample(self, distribution: Distribution, episode_starts: np.ndarray, rows: np.ndarray | None = None) -> th.Tensor:
+        """
+        Actions of this step (with ``hold=1``, SB3's own ``get_actions``: the same random stream as PPO's sampling).
+
+        :param distribution: pi_old at the envs' observations (of ``rows`` only, if given)
+        :param episode_starts: Whether each env's episode starts at this step, [n_envs]
+        :param rows: The envs ``distribution`` is about (None: all)
+        :return: Actions [B, *action_shape] as SB3's ``get_actions`` returns them
+        """
+        if self.hold == 1:
+            return distribution.get_actions()
+        uniform = self.next(episode_starts)
+        return sample_with_noise(distribution, uniform if rows is None else uniform[th.as_tensor(rows)])
+
     def next(self, episode_starts: np.ndarray) -> th.Tensor:
         """
         :param episode_starts: Whether each env's episode starts at this step

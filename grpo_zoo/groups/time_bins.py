@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
-from grpo_zoo.groups.sampling import HeldNoise, noise_width, sample_with_noise
+from grpo_zoo.groups.sampling import HeldNoise, noise_width
 from grpo_zoo.groups.vec_obs import ObsPipeline, original_rewards
 
 
@@ -74,7 +74,7 @@ class TimeBins:
             with th.no_grad():
                 distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
                 starts = np.array([not episode.rewards for episode in self.running])
-                sampled = sample_with_noise(distribution, self.noise.next(starts))
+                sampled = self.noise.sample(distribution, starts)
                 log_probs = distribution.log_prob(sampled).cpu().numpy()
             actions = sampled.cpu().numpy().reshape(-1, *policy.action_space.shape)  # type: ignore[misc]
             env_actions = actor.env_actions(actions)
