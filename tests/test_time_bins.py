@@ -3,6 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -120,3 +121,43 @@ def test_learns_cartpole_from_the_env_reward():
     model.learn(20_000)
     mean_reward, _ = evaluate_policy(model, Monitor(gym.make("CartPole-v1")), n_eval_episodes=5)
     assert mean_reward >= 475
+
+
+def test_held_noise_keeps_each_envs_number_for_hold_steps_and_renews_it_at_an_episode_start():
+    from grpo_zoo.groups.sampling import HeldNoise
+
+    noise = HeldNoise(n_envs=2, width=1, hold=3, device=th.device("cpu"))
+    no_start = np.zeros(2, dtype=bool)
+    draws = [noise.next(np.ones(2, dtype=bool)).clone()] + [noise.next(no_start).clone() for _ in range(3)]
+    assert th.equal(draws[0], draws[1]) and th.equal(draws[1], draws[2])  # kept for 3 steps
+    assert not th.equal(draws[2][0], draws[3][0])  # then drawn anew
+    kept = noise.next(np.array([True, False])).clone()  # env 0's episode starts: its number is new, env 1 keeps its own
+    assert not th.equal(kept[0], draws[3][0]) and th.equal(kept[1], draws[3][1])
+
+
+def test_held_noise_actions_are_still_samples_of_the_policy():
+    # Every action is the policy's inverse CDF at a uniform number: its frequency is pi_old(a|s), whatever the hold
+    from stable_baselines3.common.distributions import CategoricalDistribution
+
+    from grpo_zoo.groups.sampling import HeldNoise
+
+    th.manual_seed(0)
+    distribution = CategoricalDistribution(3).proba_distribution(th.log(th.tensor([[0.2, 0.5, 0.3]])).repeat(4000, 1))
+    noise = HeldNoise(n_envs=4000, width=1, hold=5, device=th.device("cpu"))
+    actions = th.cat([noise.sample(distribution, np.zeros(4000, dtype=bool)) for _ in range(5)])
+    frequencies = th.bincount(actions, minlength=3) / len(actions)
+    np.testing.assert_allclose(frequencies.numpy(), [0.2, 0.5, 0.3], atol=0.02)
+    assert all(th.equal(a, actions[:4000]) for a in actions.split(4000))  # and the same 5 steps in a row
+
+
+def test_noise_hold_escapes_acrobots_dead_start():
+    # Independent actions of a random-init policy never swing Acrobot up: every episode times out alike, so every
+    # time bin ties and nothing is learned. Held for 4 steps, the same policy reaches the goal and GRPO learns.
+    def learned(noise_hold):
+        env = make_vec_env("Acrobot-v1", n_envs=8, seed=1)
+        model = GRPO("MlpPolicy", env, group_mode="time", noise_hold=noise_hold, n_steps=128, batch_size=256, seed=1)
+        model.learn(12_000)
+        return np.mean([info["r"] for info in model.ep_info_buffer])
+
+    assert learned(1) == -500
+    assert learned(4) > -400
