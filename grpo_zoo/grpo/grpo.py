@@ -184,6 +184,7 @@ class GRPO(OnPolicyAlgorithm):
         self.target_kl = target_kl
         self.num_probe_steps = 0
         self.probe_cpu_seconds = 0.0
+        self._num_probe_steps_at_start = 0
         self._n_rollouts = 0
         self._unsaved_reward_function: str | None = None
         if _init_setup_model:
@@ -245,10 +246,23 @@ class GRPO(OnPolicyAlgorithm):
         self.groups.attach(env)
         self._attached_env = env
 
-    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> tuple[int, BaseCallback]:
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
         if self._reward_error is not None:
             raise ValueError(self._reward_error)
-        result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        # Probe counts follow reset_num_timesteps as num_timesteps does: a new run (e.g. the zoo's `-i`) counts
+        # its own simulator steps
+        if reset_num_timesteps:
+            self.num_probe_steps = 0
+            self.probe_cpu_seconds = 0.0
+        self._num_probe_steps_at_start = self.num_probe_steps
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         # A loaded model or a new env: check that it can be branched (or grouped) only now, so that a model
         # can always be loaded to predict
         if self._attached_env is not self.env:
@@ -352,7 +366,10 @@ class GRPO(OnPolicyAlgorithm):
         ascent) or clip range on the final update. With ``progress_counts_probes`` (a budget of simulator steps,
         as tuning sets), probe steps count towards ``total_timesteps`` too."""
         if self.progress_counts_probes:
+            # SB3 extends total_timesteps by the real steps of earlier runs (reset_num_timesteps=False): their probe
+            # steps too
             num_timesteps += self.num_probe_steps
+            total_timesteps += self._num_probe_steps_at_start
         super()._update_current_progress_remaining(num_timesteps, total_timesteps)
         self._current_progress_remaining = max(0.0, self._current_progress_remaining)
 
@@ -512,5 +529,6 @@ class GRPO(OnPolicyAlgorithm):
             "ref_policy",
             "_warned_zero_variance",
             "_unreported_steps",
+            "_num_probe_steps_at_start",
             "progress_counts_probes",
         ]
