@@ -1,5 +1,7 @@
 """Save/load round trips, continued training and determinism."""
 
+import re
+
 import pytest
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
@@ -177,3 +179,17 @@ def test_simulator_step_schedules_continue_over_both_runs():
     model.learn(200, callback=callback, reset_num_timesteps=False)
     # After the second run's first rollout: 64 real + 68 probe steps of 66 + 200
     assert callback.progress[1] == pytest.approx(1 - (64 + 68) / (66 + 200))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a zip", "empty"])
+def test_damaged_model_file_is_named(tmp_path, damage):
+    # A truncated zip (an interrupted save or copy) gave SB3's "AssertionError: No data found in the saved file"
+    model = make_model(reward_function=None, group_mode="episode", group_size=2)
+    path = tmp_path / "model.zip"
+    model.save(path)
+    content = path.read_bytes()
+    path.write_bytes({"truncated": content[: len(content) // 2], "not a zip": b"not a model", "empty": b""}[damage])
+    message = rf"^{re.escape(str(path))} is not a readable model \(.*Save or copy it again"
+    with pytest.raises(ValueError, match=message) as error:
+        GRPO.load(path)
+    assert error.value.__cause__ is not None  # what the reading raised

@@ -22,7 +22,7 @@ from grpo_zoo.advantages import group_advantages, zero_variance_mask
 from grpo_zoo.groups.base import Actor, GroupCollector, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.registry import make_collector
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
-from grpo_zoo.grpo.checks import check_arguments, check_spaces, warn_on_batch_size
+from grpo_zoo.grpo.checks import check_arguments, check_model_file, check_spaces, warn_on_batch_size
 from grpo_zoo.rewards import RewardModel, RewardSpec, describe, import_path_of
 from grpo_zoo.schedules import parse_schedule
 
@@ -518,6 +518,24 @@ class GRPO(OnPolicyAlgorithm):
             super().save(path, exclude=exclude, include=include)
         finally:
             self.reward_function, self._unsaved_reward_function = reward_function, unsaved
+
+    @classmethod
+    def load(
+        cls: type[SelfGRPO],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfGRPO:
+        """
+        Load as SB3 does; a file that cannot be read as a model (a truncated zip, not a zip) is a ``ValueError``
+        naming it, chained to what the reading raised. The parameters are SB3's ``BaseAlgorithm.load``'s.
+        """
+        check_model_file(path, custom_objects)
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
         return [
