@@ -98,6 +98,20 @@ def test_continue_training_from_a_damaged_model(cartpole_run, tmp_path, run_cmd)
     assert "Traceback" not in run.stderr
 
 
+def test_params_switch_group_mode(tmp_path, run_cmd):
+    # -params group_mode:"'episode'" on the state-group CartPole-v1 entry stopped on its train_continuations=True:
+    # the keys only state groups read are dropped, with one warning
+    run = run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
+        "-params group_mode:\"'episode'\""
+    ).check()
+    assert run.stderr.count("switched the entry's group mode") == 1, run.stderr
+    assert "dropped its horizon, branch_fraction, train_continuations, which only group_mode='state' reads" in run.stderr
+    config = _load_config(tmp_path / "grpo" / "CartPole-v1_1", "CartPole-v1")
+    assert config["group_mode"] == "episode"
+    assert not {"horizon", "branch_fraction", "train_continuations"} & set(config)
+
+
 def test_params_reward_function_path(tmp_path, run_cmd):
     # -params group_size:8 reward_function:"'pkg.mod:fn'" with a reward module of the user's own
     package = tmp_path / "my_rewards"
