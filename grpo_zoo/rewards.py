@@ -11,6 +11,8 @@ from gymnasium import spaces
 
 RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
 RewardSpec = str | RewardFn | None | Sequence[str | RewardFn]
+# Where row i of a batch comes from, for error messages: e.g. "for env 1 at rollout step 7"
+Where = Callable[[int], str]
 
 
 def resolve_reward_fn(spec: str | RewardFn) -> RewardFn:
@@ -95,11 +97,12 @@ class RewardModel:
         self.functions = [resolve_reward_fn(spec) for spec in spec_list]
         self.weights = [float(w) for w in weights]
 
-    def __call__(self, state: Any, action: th.Tensor, next_state: Any) -> np.ndarray:
+    def __call__(self, state: Any, action: th.Tensor, next_state: Any, where: Where | None = None) -> np.ndarray:
         """
         :param state: Batched observations [B, *obs_shape] (tensor, or dict of tensors)
         :param action: Batched actions [B, 1] (Discrete) or [B, action_dim]
         :param next_state: Batched next observations, like ``state``
+        :param where: Where row i of the batch comes from, for the error of a non-finite reward
         :return: Rewards, shape (B,), float64
         """
         batch_size = action.shape[0]
@@ -107,19 +110,21 @@ class RewardModel:
         for fn, weight in zip(self.functions, self.weights, strict=True):
             with th.no_grad():
                 value = fn(state, action, next_state)
-            total += weight * check_reward(fn, value, batch_size)
+            total += weight * check_reward(fn, value, batch_size, where)
         return total
 
-    def score(self, state: Any, env_actions: np.ndarray, next_state: Any) -> np.ndarray:
+    def score(self, state: Any, env_actions: np.ndarray, next_state: Any, where: Where | None = None) -> np.ndarray:
         """
         The reward of a batch of transitions given as numpy arrays, as the env returned and received them.
 
         :param state: Observations [B, *obs_shape] in the env's own units (array, or dict of arrays)
         :param env_actions: Actions as applied by the env [B, *action_shape]
         :param next_state: Next observations, like ``state``
+        :param where: Where row i of the batch comes from (e.g. ``"for env 1 at rollout step 7"``), for the error of
+            a non-finite reward
         :return: Rewards, shape (B,), float64
         """
-        return self(obs_tensor(state), action_tensor(env_actions), obs_tensor(next_state))
+        return self(obs_tensor(state), action_tensor(env_actions), obs_tensor(next_state), where)
 
     def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         """Call the reward functions once on a small batch sampled from the spaces, so a wrong shape fails now."""
@@ -164,10 +169,11 @@ def action_tensor(env_actions: np.ndarray) -> th.Tensor:
     return th.as_tensor(np.asarray(env_actions, dtype=np.float32).reshape(len(env_actions), -1))
 
 
-def check_reward(fn: Any, value: Any, batch_size: int) -> np.ndarray:
+def check_reward(fn: Any, value: Any, batch_size: int, where: Where | None = None) -> np.ndarray:
     """
     Check that a reward function returned a finite ``[B, 1]`` (or ``[B]``) tensor.
 
+    :param where: Where row i of the batch comes from, for the error of a non-finite value
     :return: The rewards as a float64 array of shape (B,)
     """
     if not isinstance(value, th.Tensor):
@@ -183,8 +189,9 @@ def check_reward(fn: Any, value: Any, batch_size: int) -> np.ndarray:
     rewards = value.detach().reshape(batch_size).to(th.float64).cpu().numpy()
     if not np.all(np.isfinite(rewards)):
         bad = int(np.flatnonzero(~np.isfinite(rewards))[0])
+        place = f"at batch index {bad}" if where is None else where(bad)
         raise ValueError(
-            f"reward function {describe(fn)} returned a non-finite value ({rewards[bad]}) at batch index {bad}: "
+            f"reward function {describe(fn)} returned a non-finite value ({rewards[bad]}) {place}: "
             "rewards must be finite (check for division by zero or log of a non-positive number)"
         )
     return rewards

@@ -140,3 +140,16 @@ def test_enjoy_where_the_reward_module_is_missing(tmp_path, run_cmd):
         f"python -m rl_zoo3.enjoy --algo grpo --env CartPole-v1 -f {log_folder} -n 50 --no-render", cwd=tmp_path / "elsewhere"
     ).check()
     assert "my_cartpole_reward:reward, which cannot be loaded here" in run.stderr
+
+
+def test_enjoy_a_damaged_model_names_it(cartpole_run, run_cmd, tmp_path):
+    # A truncated model file (an interrupted copy): the last line names the file, not SB3's "No data found"
+    _, experiment_dir, _ = cartpole_run
+    copy = tmp_path / "logs" / "grpo" / "CartPole-v1_1"
+    shutil.copytree(experiment_dir, copy)
+    model = copy / "CartPole-v1.zip"
+    model.write_bytes(model.read_bytes()[:5000])
+    run = run_cmd(_enjoy(tmp_path / "logs"))
+    run.check(returncode=1)
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"ValueError: {model} is not a readable model"), last_line

@@ -86,6 +86,32 @@ def test_continue_training(cartpole_run, tmp_path, run_cmd):
     assert (tmp_path / "grpo" / "CartPole-v1_1" / "CartPole-v1.zip").is_file()
 
 
+def test_continue_training_from_a_damaged_model(cartpole_run, tmp_path, run_cmd):
+    # -i on a truncated model file: one line naming it (SB3 said "AssertionError: No data found in the saved file")
+    _, experiment_dir, _ = cartpole_run
+    model = tmp_path / "damaged.zip"
+    model.write_bytes((experiment_dir / "CartPole-v1.zip").read_bytes()[:5000])
+    run = run_cmd(f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} -i {model}")
+    run.check(returncode=1)
+    last_line = run.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"error: {model} is not a readable model"), last_line
+    assert "Traceback" not in run.stderr
+
+
+def test_params_switch_group_mode(tmp_path, run_cmd):
+    # -params group_mode:"'episode'" on the state-group CartPole-v1 entry stopped on its train_continuations=True:
+    # the keys only state groups read are dropped, with one warning
+    run = run_cmd(
+        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
+        "-params group_mode:\"'episode'\""
+    ).check()
+    assert run.stderr.count("switched the entry's group mode") == 1, run.stderr
+    assert "dropped its horizon, branch_fraction, train_continuations, which only group_mode='state' reads" in run.stderr
+    config = _load_config(tmp_path / "grpo" / "CartPole-v1_1", "CartPole-v1")
+    assert config["group_mode"] == "episode"
+    assert not {"horizon", "branch_fraction", "train_continuations"} & set(config)
+
+
 def test_params_reward_function_path(tmp_path, run_cmd):
     # -params group_size:8 reward_function:"'pkg.mod:fn'" with a reward module of the user's own
     package = tmp_path / "my_rewards"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from grpo_zoo import GRPO
 
@@ -41,7 +42,7 @@ def reward_nan_later(state, action, next_state):
     "kwargs, message",
     [
         ({"group_size": 1}, r"`group_size` must be an integer >= 2 .*got group_size=1"),
-        ({"group_mode": "trajectory"}, r"`group_mode` must be one of \('state', 'episode'\), got group_mode='trajectory'"),
+        ({"group_mode": "trajectory"}, r"`group_mode` must be one of \('state', 'episode', 'time'\), got group_mode='tra"),
         ({"scale_rewards": "std"}, r"`scale_rewards` must be one of"),
         ({"supervision": "final"}, r"`supervision` must be one of"),
         ({"horizon": 0}, r"`horizon` must be an integer >= 1"),
@@ -111,8 +112,62 @@ def test_stateful_wrapper_is_refused_in_state_mode():
 def test_non_finite_reward_during_training_is_a_clear_error(cartpole):
     NAN_AFTER["calls"] = 0
     model = GRPO("MlpPolicy", cartpole, reward_function=reward_nan_later, n_steps=8)
-    with pytest.raises(ValueError, match=r"reward_nan_later returned a non-finite value \(inf\)"):
+    with pytest.raises(ValueError, match=r"reward_nan_later returned a non-finite value \(inf\) in a probe of env \d"):
         model.learn(64)
+
+
+class NonFiniteEnv(gym.Env):
+    """
+    Counts the steps of its episode; step ``at`` returns ``value`` as its reward or in its observation. Its state
+    is copyable, so state groups can branch it (``at`` > 4: the snapshot proof steps a copy 4 times).
+    """
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,))
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, at=None, what="reward", value=float("nan")):
+        self.at, self.what, self.value = at, what, value
+        self.t = 0
+
+    def _obs(self, bad=False):
+        return np.array([self.t, self.value if bad else 0.0], dtype=np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        bad = self.t == self.at
+        reward = self.value if bad and self.what == "reward" else float(action)
+        return self._obs(bad and self.what == "observation"), reward, False, self.t >= 20, {}
+
+
+@pytest.mark.parametrize("what", ["reward", "observation"])
+@pytest.mark.parametrize(
+    "group_mode, place",
+    [
+        ("state", "for env 1 at rollout step 5"),
+        ("episode", "for env 1 at step 5 of its episode"),
+        ("time", "for env 1 at rollout step 5"),
+    ],
+)
+def test_non_finite_env_value_names_env_and_step(group_mode, place, what):
+    # Env 1 returns NaN on the 6th step of its episode: named where it enters, not blamed on the learning rate
+    env = DummyVecEnv([lambda: NonFiniteEnv(), lambda: NonFiniteEnv(at=6, what=what)])
+    model = GRPO("MlpPolicy", env, group_mode=group_mode, group_size=2, n_steps=8, batch_size=16, seed=0)
+    with pytest.raises(ValueError, match=rf"the env returned a non-finite {what}, nan, {place}: "):
+        model.learn(16)
+
+
+def test_non_finite_reward_in_a_probe_names_env_and_step():
+    # The real env never reaches step 6 in this rollout of 4 steps; the probes from its last root (horizon 4) do
+    env = DummyVecEnv([lambda: NonFiniteEnv(at=6, value=float("inf"))])
+    model = GRPO("MlpPolicy", env, exhaustive=True, horizon=4, n_steps=4, batch_size=8, seed=0)
+    message = r"non-finite reward, inf, in a probe of env 0 branched at rollout step 3, at its step 2"
+    with pytest.raises(ValueError, match=message):
+        model.learn(4)
 
 
 def test_critic_arguments_warn_once_and_unknown_ones_fail(cartpole):

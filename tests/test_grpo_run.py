@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import (
@@ -33,6 +34,68 @@ def test_action_spaces(space, group_mode):
     model.learn(32)
     assert model.num_timesteps >= 32
     assert model.policy.action_space == env.action_space
+
+
+class MatrixActionEnv(gym.Env):
+    """
+    A Box action of shape (2, 2) on a copyable state (state groups can branch it): the state moves by the action's
+    column sums. ``step`` checks that every action, real or probe, arrives in the space's shape and bounds.
+    """
+
+    observation_space = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = self.np_random.uniform(-1.0, 1.0, size=2).astype(np.float32)
+        return self.state.copy(), {}
+
+    def step(self, action):
+        assert action.shape == (2, 2) and self.action_space.contains(action.astype(np.float32)), action
+        self.state = np.clip(self.state + 0.1 * action.sum(axis=0), -10.0, 10.0).astype(np.float32)
+        return self.state.copy(), -float(np.abs(self.state).sum()), False, False, {}
+
+
+@pytest.mark.parametrize("group_mode", ["state", "episode", "time"])
+def test_multidimensional_box_actions(group_mode):
+    # Actions are sampled flat ([B, 4]) and reach the env, in real steps and probes, as SB3 sends them: [B, 2, 2]
+    env = make_vec_env(
+        MatrixActionEnv, n_envs=2, seed=0, wrapper_class=gym.wrappers.TimeLimit, wrapper_kwargs={"max_episode_steps": 16}
+    )
+    mechanism = {"horizon": 4} if group_mode == "state" else {}
+    model = GRPO(
+        "MlpPolicy", env, group_mode=group_mode, group_size=2, n_steps=16, batch_size=32, n_epochs=1, seed=0, **mechanism
+    )
+    model.learn(64)
+    assert model.num_timesteps >= 64
+    assert group_mode != "state" or model.num_probe_steps > 0
+    assert model.predict(env.reset())[0].shape == (2, 2, 2)
+
+
+class DummyMultidimensionalAction(gym.Env):
+    """Stable-Baselines3's tests/test_spaces.py env: a Box action of shape (2, 2), random observations, reward 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.observation_space = gym.spaces.Box(low=-1, high=1, shape=(2,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(low=-1, high=1, shape=(2, 2), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@pytest.mark.filterwarnings("ignore:.*cannot tell the group's actions apart")  # its reward is always 0
+@pytest.mark.parametrize("model_class", [PPO, GRPO])
+@pytest.mark.parametrize("env", ["Pendulum-v1", "CartPole-v1", DummyMultidimensionalAction])
+def test_action_spaces_as_sb3_tests_them(model_class, env):
+    # Stable-Baselines3's tests/test_spaces.py::test_action_spaces, GRPO beside PPO (GRPO's default: state groups)
+    env = env if isinstance(env, str) else env()
+    model = model_class("MlpPolicy", env, n_steps=64)
+    if isinstance(env, DummyMultidimensionalAction):
+        model.learn(64)
 
 
 def test_dict_observations_with_multi_input_policy():
@@ -241,7 +304,7 @@ class CountCalls(BaseCallback):
         return True
 
 
-@pytest.mark.parametrize("group_mode", ["state", "episode"])
+@pytest.mark.parametrize("group_mode", ["state", "episode", "time"])
 def test_callbacks_count_real_steps(group_mode):
     # Episode groups step only the running members: on_step still comes once per n_envs real steps, so that
     # progress bars, checkpoints (every save_freq // n_envs calls) and evaluations follow real steps

@@ -54,6 +54,44 @@ def test_config_path(tmp_path, algo, config, expected):
     assert manager.config.endswith(expected)
 
 
+def _read_cartpole_entry(tmp_path, params):
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    manager = ExperimentManager(argparse.Namespace(), "grpo", "CartPole-v1", str(tmp_path), hyperparams=params)
+    return manager.read_hyperparameters()
+
+
+def test_switching_group_mode_drops_the_other_modes_keys(tmp_path, grpo_yml):
+    # `-params group_mode:"'episode'" horizon:8` on the state-group CartPole-v1 entry: its other state-only keys go,
+    # with one warning; the key given with -params stays
+    entry = grpo_yml["CartPole-v1"]
+    assert entry["group_mode"] == "state" and "exhaustive" not in entry
+    assert {"horizon", "branch_fraction", "train_continuations"} <= set(entry)
+    with pytest.warns(UserWarning) as record:
+        hyperparams, saved = _read_cartpole_entry(tmp_path, {"group_mode": "episode", "horizon": 8})
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert "dropped its branch_fraction, train_continuations, which only group_mode='state' reads" in message
+    assert not {"branch_fraction", "train_continuations"} & {*hyperparams, *saved}  # config.yml leaves them out too
+    assert hyperparams["horizon"] == saved["horizon"] == 8
+    assert hyperparams["group_size"] == entry["group_size"]  # episode groups read it
+
+
+def test_switching_group_mode_reads_the_table_of_modes(tmp_path, monkeypatch, recwarn):
+    # A mode added to grpo_zoo.groups.modes is handled with no other change: switching to one that reads only
+    # `horizon` drops the entry's other group arguments, group_size included
+    from grpo_zoo.groups import modes
+
+    monkeypatch.setitem(modes.MODES, "third", modes.ModeSpec(("horizon",), "a test mode", later_steps=False))
+    hyperparams, _ = _read_cartpole_entry(tmp_path, {"group_mode": "third"})
+    assert "horizon" in hyperparams and not {"group_size", "branch_fraction", "train_continuations"} & set(hyperparams)
+    # Without a switch nothing is dropped, and nothing is said
+    recwarn.clear()
+    hyperparams, _ = _read_cartpole_entry(tmp_path, {"n_envs": 2})
+    assert {"horizon", "branch_fraction", "train_continuations"} <= set(hyperparams)
+    assert not [w for w in recwarn if "group mode" in str(w.message)]
+
+
 def test_hyperparams_location():
     path = grpo_hyperparams_path()
     assert path.is_file()

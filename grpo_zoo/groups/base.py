@@ -40,8 +40,15 @@ class Actor:
     gamma: float
 
     def env_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Actions as the env receives them: Box actions clipped (or unscaled) to the bounds, as in SB3."""
+        """
+        Actions as the env receives them, as SB3 makes them (``ActorCriticPolicy.forward``, ``collect_rollouts``): in
+        the action space's shape, Box actions clipped (or unscaled) to the bounds.
+
+        :param actions: Actions as the policy sampled them, [B, ...] (Box actions flat: [B, action_dim])
+        :return: [B, *action_space.shape]
+        """
         action_space = self.policy.action_space
+        actions = actions.reshape((-1, *(action_space.shape or ())))  # e.g. [B, 4] -> [B, 2, 2] for a Box of shape (2, 2)
         if isinstance(action_space, spaces.Box):
             if self.policy.squash_output:
                 return self.policy.unscale_action(actions)
@@ -56,7 +63,8 @@ class GroupRollout:
 
     :param observations: Policy observations, [n_obs, *obs_shape] (or dict): members of a state group share one
     :param obs_index: Row of ``observations`` of each sample, [N]
-    :param actions: Each sample's action as the policy sampled it, [N, *action_shape]
+    :param actions: Each sample's action as the policy sampled it, [N, *action_shape] (Box actions flat,
+        [N, action_dim], as SB3's rollout buffer holds them)
     :param log_probs: log pi_old of each sample's action, [N]
     :param index: (group, member, step) of each sample in ``returns``, [N, 3]
     :param returns: Discounted returns-to-go, [n_groups, G, T], NaN where a member has no step

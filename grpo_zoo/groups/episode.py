@@ -4,6 +4,7 @@ groups of G that reset with one shared seed; members are compared on their own r
 """
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.finite import check_finite
 from grpo_zoo.groups.sampling import HeldNoise, noise_width
 from grpo_zoo.groups.vec_obs import ObsPipeline
 
@@ -92,6 +94,8 @@ class EpisodeGroups:
         while alive.any():
             running = np.flatnonzero(alive)
             raw = stack([raw_obs[i] for i in running])
+            where = _in_episode(running, episodes)
+            check_finite("observation", raw, where)  # before the policy sees it
             policy_obs = self.pipeline.to_policy(raw, update_stats=True)
             with th.no_grad():
                 distribution = actor.policy.get_distribution(obs_as_tensor(policy_obs, actor.policy.device))  # type: ignore[arg-type]
@@ -111,8 +115,10 @@ class EpisodeGroups:
             dones = np.array([s[2] or s[3] for s in steps])
             infos = [s[4] for s in steps]
             collected += len(running)
+            check_finite("observation", next_raw, where)
+            check_finite("reward", rewards, where)
             if actor.reward_model is not None:
-                rewards = actor.reward_model.score(raw, env_actions, next_raw)
+                rewards = actor.reward_model.score(raw, env_actions, next_raw, where)
             if not on_real_steps(None, dones, infos, len(running)):
                 return None
 
@@ -167,3 +173,8 @@ class EpisodeGroups:
             # Members of an episode group always act on their own
             distinct=np.ones(len(groups), dtype=bool),
         )
+
+
+def _in_episode(running: np.ndarray, episodes: list[_Episode]) -> Callable[[int], str]:
+    """Where row j of a batch of running members comes from (its env and the step of its episode), for error messages."""
+    return lambda j: f"for env {running[j]} at step {len(episodes[running[j]].rewards)} of its episode"

@@ -62,3 +62,14 @@ def arguments_in_effect(group_mode: str, hyperparams: Mapping[str, Any]) -> tupl
     spec = MODES[group_mode]
     later_steps = spec.later_steps if isinstance(spec.later_steps, bool) else bool(hyperparams.get(spec.later_steps, False))
     return (*spec.arguments, *LATER_STEP_ARGUMENTS) if later_steps else spec.arguments
+
+
+def arguments_of_other_modes(group_mode: str) -> tuple[str, ...]:
+    """
+    The GRPO arguments that only the other modes read: without effect in ``group_mode`` (GRPO refuses some of them).
+
+    :param group_mode: A key of ``MODES``
+    :return: the arguments some other mode reads and ``group_mode`` does not, in the table's order
+    """
+    own = MODES[group_mode].arguments
+    return tuple(dict.fromkeys(name for spec in MODES.values() for name in spec.arguments if name not in own))

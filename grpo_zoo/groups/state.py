@@ -3,6 +3,7 @@ State groups: branch the env at visited states and score each member's own actio
 """
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, take
 from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.finite import at_rollout_step, check_finite
 from grpo_zoo.groups.runs import EnvSlices, Runs, StepRecorder, Trajectory, first_equal_member, flatten
 from grpo_zoo.groups.sampling import noise_width, sample_members, sample_with_noise
 from grpo_zoo.groups.vec_obs import ObsPipeline
@@ -87,6 +89,9 @@ class StateGroups:
         trajectory = Trajectory()
         obs = last_obs
         for t in range(n_rollout_steps):
+            where = at_rollout_step(t)
+            raw = self.pipeline.raw(obs)
+            check_finite("observation", raw, where)  # before the policy sees it (the first one, or a reset one)
             with th.no_grad():
                 distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
                 sampled = sample_with_noise(distribution, noise[t])
@@ -95,10 +100,11 @@ class StateGroups:
             branch = self._branch_points()
             if branch.any():
                 env.env_method("grpo_branch", "save_root", branch)
-            raw = self.pipeline.raw(obs)
             env_actions = actor.env_actions(actions.astype(policy.action_space.dtype, copy=False))
             new_obs, rewards, dones, infos = env.step(env_actions)
             next_raw, known = self.pipeline.raw_next(new_obs, dones, infos)
+            check_finite("observation", next_raw, where)
+            check_finite("reward", self.pipeline.raw_rewards(rewards), where)
             trajectory.add(
                 policy_obs=obs,
                 raw_obs=raw,
@@ -236,9 +242,13 @@ class StateGroups:
         else:
             raw_obs, next_raw = trajectory.stacked("raw_obs"), trajectory.stacked("next_raw")
             env_actions = np.stack(trajectory.env_actions)
-            flat = (n_steps * dones.shape[1],)
+            n_envs = dones.shape[1]
+            flat = (n_steps * n_envs,)
             step_rewards = actor.reward_model.score(
-                flatten(raw_obs, flat), env_actions.reshape(*flat, *env_actions.shape[2:]), flatten(next_raw, flat)
+                flatten(raw_obs, flat),
+                env_actions.reshape(*flat, *env_actions.shape[2:]),
+                flatten(next_raw, flat),
+                where=lambda i: at_rollout_step(i // n_envs)(i % n_envs),
             ).reshape(dones.shape)
             usable = np.stack(trajectory.known)
         rewards = np.full((len(root_t), self.horizon), np.nan)
@@ -306,6 +316,9 @@ class StateGroups:
             next_state = concatenate([r[0] for r in results])
             env_rewards, terminated, truncated = (np.concatenate([r[i] for r in results]) for i in (1, 2, 3))
             probe_steps += int(active.sum())
+            where = _in_probe(m_env, m_t, step)
+            check_finite("observation", next_state, where)  # members that are not active keep their last one
+            check_finite("reward", env_rewards, where)  # 0 for them
             if step == 0:
                 ended = terminated | truncated
                 _audit(trajectory, m_t[audit], m_env[audit], take(next_state, audit), env_rewards[audit], ended[audit])
@@ -315,7 +328,10 @@ class StateGroups:
                 rewards = np.zeros(n_members)
                 if active.any():  # none when this rollout's probes were only audits (no group had two actions)
                     rewards[active] = actor.reward_model.score(
-                        take(state, active), step_actions[active], take(next_state, active)
+                        take(state, active),
+                        step_actions[active],
+                        take(next_state, active),
+                        where=_in_probe(m_env[active], m_t[active], step),
                     )
             runs.rewards[active, step] = rewards[active]
             active &= ~(terminated | truncated)
@@ -363,6 +379,11 @@ def _audit(
                 "(the env keeps state or draws random numbers outside what its snapshot holds)",
             )
         )
+
+
+def _in_probe(member_env: np.ndarray, member_t: np.ndarray, step: int) -> Callable[[int], str]:
+    """Where a probe step's row comes from (its member), for error messages."""
+    return lambda m: f"in a probe of env {member_env[m]} branched at rollout step {member_t[m]}, at its step {step}"
 
 
 def _rows_equal(a: Any, b: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
+from grpo_zoo.groups.finite import at_rollout_step, check_finite
 from grpo_zoo.groups.sampling import HeldNoise, noise_width
 from grpo_zoo.groups.vec_obs import ObsPipeline, original_rewards
 
@@ -70,21 +71,26 @@ class TimeBins:
         pipeline = self._pipeline(env) if actor.reward_model is not None else None
         finished: list[_Episode] = []
         obs = last_obs
-        for _ in range(n_rollout_steps):
+        for t in range(n_rollout_steps):
+            where = at_rollout_step(t)
+            if t == 0:
+                check_finite("observation", obs, where)  # the first one the policy sees; the others as they arrive
             with th.no_grad():
                 distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
                 starts = np.array([not episode.rewards for episode in self.running])
                 sampled = self.noise.sample(distribution, starts)
                 log_probs = distribution.log_prob(sampled).cpu().numpy()
-            actions = sampled.cpu().numpy().reshape(-1, *policy.action_space.shape)  # type: ignore[misc]
-            env_actions = actor.env_actions(actions)
+            actions = sampled.cpu().numpy()  # as sampled (Box: flat), as the policy trains on them
+            env_actions = actor.env_actions(actions)  # in the action space's shape, clipped
             raw = pipeline.raw(obs) if pipeline is not None else None
             new_obs, rewards, dones, infos = env.step(env_actions)
+            check_finite("observation", new_obs, where)
             if pipeline is not None:
                 next_raw, _ = pipeline.raw_next(new_obs, dones, infos)
-                rewards = actor.reward_model.score(raw, env_actions, next_raw)  # type: ignore[union-attr]
+                rewards = actor.reward_model.score(raw, env_actions, next_raw, where)  # type: ignore[union-attr]
             else:
                 rewards = original_rewards(env, rewards)
+                check_finite("reward", rewards, where)
             for i, episode in enumerate(self.running):
                 episode.observations.append(take(obs, i))
                 episode.actions.append(actions[i])

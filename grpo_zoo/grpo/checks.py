@@ -1,11 +1,14 @@
 """Validation of GRPO's arguments: a ``ValueError`` naming the parameter and the fix, before any work."""
 
+import io
 import math
+import pathlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.save_util import load_from_zip_file
 
 from grpo_zoo.advantages import SCALE_REWARDS, SUPERVISION
 from grpo_zoo.grpo.buffer import LOSS_WEIGHTINGS
@@ -79,6 +82,32 @@ def check_spaces(action_space: spaces.Space, exhaustive: bool) -> None:
         )
     if exhaustive and not isinstance(action_space, spaces.Discrete):
         raise ValueError(f"`exhaustive=True` enumerates a Discrete action space, got {action_space}: use exhaustive=False")
+
+
+def check_model_file(path: str | pathlib.Path | io.BufferedIOBase, custom_objects: dict[str, Any] | None) -> None:
+    """
+    Read a saved model as SB3's ``load`` does, and turn whatever the reading raises (but a missing file) into a
+    ``ValueError`` that names the file: a truncated zip otherwise fails with SB3's ``AssertionError: No data found in
+    the saved file``.
+
+    :param path: The model file (or file-like), as given to ``load``
+    :param custom_objects: ``load``'s objects that replace saved ones (not deserialized)
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # load, which reads it again, warns about what it finds
+            data, params, _ = load_from_zip_file(path, device="cpu", custom_objects=custom_objects)
+        if data is None or params is None:
+            raise ValueError(f"no {'data' if data is None else 'parameters'} in the archive")
+    except FileNotFoundError:
+        raise  # SB3's error names the file, and says what is wrong
+    except Exception as error:
+        name = path if isinstance(path, str | pathlib.Path) else getattr(path, "name", path)  # an open file's name
+        raise ValueError(
+            f"{name} is not a readable model ({type(error).__name__}: {error}): the file may be truncated (an "
+            "interrupted save or copy) or not saved by `save()`. Save or copy it again, or load another file (e.g. a "
+            "checkpoint)."
+        ) from error
 
 
 def _check_critic_arguments(critic_kwargs: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from grpo_zoo.advantages import group_advantages, zero_variance_mask
 from grpo_zoo.groups.base import Actor, GroupCollector, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.registry import make_collector
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
-from grpo_zoo.grpo.checks import check_arguments, check_spaces, warn_on_batch_size
+from grpo_zoo.grpo.checks import check_arguments, check_model_file, check_spaces, warn_on_batch_size
 from grpo_zoo.rewards import RewardModel, RewardSpec, describe, import_path_of
 from grpo_zoo.schedules import parse_schedule
 
@@ -199,6 +199,7 @@ class GRPO(OnPolicyAlgorithm):
         self.target_kl = target_kl
         self.num_probe_steps = 0
         self.probe_cpu_seconds = 0.0
+        self._num_probe_steps_at_start = 0
         self._n_rollouts = 0
         self._unsaved_reward_function: str | None = None
         if _init_setup_model:
@@ -260,10 +261,23 @@ class GRPO(OnPolicyAlgorithm):
         self.groups.attach(env)
         self._attached_env = env
 
-    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> tuple[int, BaseCallback]:
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
         if self._reward_error is not None:
             raise ValueError(self._reward_error)
-        result = super()._setup_learn(total_timesteps, *args, **kwargs)
+        # Probe counts follow reset_num_timesteps as num_timesteps does: a new run (e.g. the zoo's `-i`) counts
+        # its own simulator steps
+        if reset_num_timesteps:
+            self.num_probe_steps = 0
+            self.probe_cpu_seconds = 0.0
+        self._num_probe_steps_at_start = self.num_probe_steps
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         # A loaded model or a new env: check that it can be branched (or grouped) only now, so that a model
         # can always be loaded to predict
         if self._attached_env is not self.env:
@@ -379,7 +393,10 @@ class GRPO(OnPolicyAlgorithm):
         ascent) or clip range on the final update. With ``progress_counts_probes`` (a budget of simulator steps,
         as tuning sets), probe steps count towards ``total_timesteps`` too."""
         if self.progress_counts_probes:
+            # SB3 extends total_timesteps by the real steps of earlier runs (reset_num_timesteps=False): their probe
+            # steps too
             num_timesteps += self.num_probe_steps
+            total_timesteps += self._num_probe_steps_at_start
         super()._update_current_progress_remaining(num_timesteps, total_timesteps)
         self._current_progress_remaining = max(0.0, self._current_progress_remaining)
 
@@ -529,6 +546,24 @@ class GRPO(OnPolicyAlgorithm):
         finally:
             self.reward_function, self._unsaved_reward_function = reward_function, unsaved
 
+    @classmethod
+    def load(
+        cls: type[SelfGRPO],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfGRPO:
+        """
+        Load as SB3 does; a file that cannot be read as a model (a truncated zip, not a zip) is a ``ValueError``
+        naming it, chained to what the reading raised. The parameters are SB3's ``BaseAlgorithm.load``'s.
+        """
+        check_model_file(path, custom_objects)
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
     def _excluded_save_params(self) -> list[str]:
         return [
             *super()._excluded_save_params(),
@@ -539,6 +574,7 @@ class GRPO(OnPolicyAlgorithm):
             "ref_policy",
             "_warned_zero_variance",
             "_unreported_steps",
+            "_num_probe_steps_at_start",
             "progress_counts_probes",
         ]
 

@@ -11,7 +11,9 @@ Every change grpo-zoo makes to rl-zoo3 2.9.x code, applied by :mod:`grpo_zoo.zoo
   number of actions) and a combination GRPO rejects prunes the trial with the reason; the trial records what it
   spent (user attributes ``sim_steps``, ``real_steps``, ``cpu_seconds``: CPU seconds of training, evaluations
   excluded, of the trial's thread when ``--n-jobs`` > 1);
-- ``read_hyperparameters``: ``--trial-id 0`` loads trial 0 (the zoo tests the id as a bool);
+- ``read_hyperparameters``: ``--trial-id 0`` loads trial 0 (the zoo tests the id as a bool); ``-params group_mode:...``
+  that switches the entry's group mode drops the entry's keys only the other modes read, with one warning naming them
+  (keys given with ``-params`` are kept);
 - ``hyperparameters_optimization``: the budget of a trial (``-n``, else the YAML ``n_timesteps``) is counted in
   simulator steps, real + probe steps: ``--algo grpo`` is :class:`grpo_zoo.zoo.budget.SimulatorBudgetGRPO`
   while it runs (training stops once ``num_timesteps + num_probe_steps`` reaches the budget, evaluations are
@@ -37,12 +39,14 @@ import inspect
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
 import optuna
 
+from grpo_zoo.groups.modes import MODES, arguments_of_other_modes
 from grpo_zoo.zoo import sampler
 from grpo_zoo.zoo.register import ALGO_NAME, grpo_hyperparams_path
 from grpo_zoo.zoo.studies import StorageError, make_storage, storage_errors, write_plots
@@ -155,18 +159,50 @@ def _objective(original: Any) -> Any:
 
 def _read_hyperparameters(original: Any) -> Any:
     def read_hyperparameters(self: Any) -> Any:
+        if self.algo != ALGO_NAME:
+            return original(self)
         # The zoo loads ``--trial-id`` only when it is truthy: trial 0 was silently ignored
-        if self.algo != ALGO_NAME or not (self.trial_id == 0 and self.storage and self.study_name):
-            return original(self)
-        study_hyperparams = self.load_trial(self.storage, self.study_name, self.trial_id)
-        custom = self.custom_hyperparams
-        self.custom_hyperparams, self.trial_id = {**study_hyperparams, **(custom or {})}, None
-        try:
-            return original(self)
-        finally:
-            self.custom_hyperparams, self.trial_id = custom, 0
+        if self.trial_id == 0 and self.storage and self.study_name:
+            study_hyperparams = self.load_trial(self.storage, self.study_name, self.trial_id)
+            custom = self.custom_hyperparams
+            self.custom_hyperparams, self.trial_id = {**study_hyperparams, **(custom or {})}, None
+            try:
+                hyperparams, saved_hyperparams = original(self)
+            finally:
+                self.custom_hyperparams, self.trial_id = custom, 0
+        else:
+            hyperparams, saved_hyperparams = original(self)
+        _drop_other_mode_keys(self.custom_hyperparams or {}, hyperparams, saved_hyperparams)
+        return hyperparams, saved_hyperparams
 
     return read_hyperparameters
+
+
+def _drop_other_mode_keys(custom: dict[str, Any], hyperparams: dict[str, Any], saved_hyperparams: dict[str, Any]) -> None:
+    """
+    ``-params group_mode:...`` switches the entry's group mode: drop the entry's keys that only the other modes read
+    (they have no effect, and GRPO refuses some, e.g. ``train_continuations=True`` with episode groups), with one
+    warning naming them. Keys given with ``-params`` are kept.
+
+    :param custom: The ``-params`` hyperparameters
+    :param hyperparams: The entry with ``-params`` applied (changed in place)
+    :param saved_hyperparams: What the zoo saves as ``config.yml`` (changed in place)
+    """
+    group_mode = custom.get("group_mode")
+    if not isinstance(group_mode, str) or group_mode not in MODES:
+        return  # no switch, or a mode GRPO names in its own error
+    dropped = [key for key in arguments_of_other_modes(group_mode) if key in hyperparams and key not in custom]
+    if not dropped:
+        return
+    for key in dropped:
+        hyperparams.pop(key)
+        saved_hyperparams.pop(key, None)
+    readers = [f"group_mode={name!r}" for name, spec in MODES.items() if set(dropped) & set(spec.arguments)]
+    warnings.warn(
+        f"-params group_mode:{group_mode!r} switched the entry's group mode: dropped its {', '.join(dropped)}, which "
+        f"only {' or '.join(readers)} {'reads' if len(readers) == 1 else 'read'}. To keep one, give it with -params too.",
+        stacklevel=3,
+    )
 
 
 def _report_prefix(self: Any) -> str:
