@@ -6,7 +6,9 @@ GRPO vs the zoo's tuned PPO, PPO on GRPO's reward and that reward's greedy contr
 
 Runs are interleaved (seed 0: A B C, seed 1: A B C, ...) one after the other, each in a fresh single-threaded
 subprocess; the output folder gets ``results.md`` (tables), ``<env>.png`` (learning curves), ``curves.csv``,
-``summary.json``, ``meta.json`` and ``runs/*.json`` (one per run, re-plot with ``--replot``).
+``summary.json``, ``meta.json`` and ``runs/*.json`` (one per run, re-plot with ``--replot``). In a folder without
+``runs/`` (those committed under benchmarks/results/), ``--replot --out DIR`` renders the tables of ``results.md``
+again from ``summary.json``, IQM [95% CI] included.
 """
 
 import argparse
@@ -135,11 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/<date>_<envs>)")
     parser.add_argument("--resume", action="store_true", help="keep runs already in OUT/runs/")
-    parser.add_argument(
-        "--replot",
-        action="store_true",
-        help="only rebuild tables and plots from OUT/runs/ (without runs/: the tables of results.md from summary.json)",
-    )
+    parser.add_argument("--replot", action="store_true", help="only rebuild tables and plots from OUT/runs/")
     return parser.parse_args(argv)
 
 
