@@ -53,7 +53,8 @@ def import_path_of(fn: Any) -> str | None:
     """
     The import path that resolves back to ``fn``, or None (lambdas, closures, functions of ``__main__``).
 
-    Saved models store this string instead of pickling the function, as SB3 does for schedules.
+    Saved models store this string instead of pickling the function, so that they load wherever its module imports
+    (SB3 pickles its schedules, and made them classes instead of lambdas so that saved files load elsewhere).
     """
     if isinstance(fn, str):
         return fn

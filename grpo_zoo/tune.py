@@ -37,15 +37,11 @@ from typing import Any
 import optuna
 import yaml
 from optuna.trial import TrialState
+from rl_zoo3.utils import StoreDict
 
 from grpo_zoo.tuning.objective import STATISTICS
 from grpo_zoo.tuning.storage import count_trials, fail_dead_local_trials, retry_interrupted_trials
 from grpo_zoo.zoo.studies import StorageError, make_storage, storage_errors, storage_label
-
-
-def _store_dict(value: str) -> tuple[str, Any]:
-    key, _, raw = value.partition(":")
-    return key, eval(raw)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,10 +83,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-f", "--log-folder", type=str, default="logs", help="Log folder")
     parser.add_argument("--output-dir", type=str, default=None, help="Report folder (default: <log-folder>/grpo/tune/<study>)")
     parser.add_argument("-conf", "--conf-file", type=str, default=None, help="Hyperparameter YAML (default: grpo.yml)")
+    # Parsed as rl_zoo3.train parses them (each value is evaluated as Python)
     parser.add_argument(
-        "-params", "--hyperparams", type=str, nargs="+", default=None, help="Frozen hyperparameters (e.g. group_size:4)"
+        "-params",
+        "--hyperparams",
+        type=str,
+        nargs="+",
+        action=StoreDict,
+        default=None,
+        help="Frozen hyperparameters (e.g. group_size:4)",
     )
-    parser.add_argument("--env-kwargs", type=str, nargs="+", default=None, help="Env kwargs (e.g. max_episode_steps:200)")
+    parser.add_argument(
+        "--env-kwargs", type=str, nargs="+", action=StoreDict, default=None, help="Env kwargs (e.g. max_episode_steps:200)"
+    )
     parser.add_argument("--vec-env", choices=["dummy", "subproc"], default="dummy", help="VecEnv type")
     parser.add_argument("--device", type=str, default="cpu", help="PyTorch device")
     parser.add_argument("--heartbeat-interval", type=int, default=60, help="RDB storages: seconds between heartbeats")
@@ -99,8 +104,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--progress-interval", type=float, default=5.0, help="Seconds between progress lines")
     parser.add_argument("--no-plots", action="store_true", default=False, help="Do not write PNG plots")
     args = parser.parse_args(argv)
-    args.hyperparams = dict(_store_dict(item) for item in args.hyperparams) if args.hyperparams else None
-    args.env_kwargs = dict(_store_dict(item) for item in args.env_kwargs) if args.env_kwargs else None
     if args.study_name is None:
         args.study_name = "grpo_" + re.sub(r"[^A-Za-z0-9_.-]", "_", args.env)
     args.tune_folder = os.path.join(args.log_folder, "grpo", "tune")

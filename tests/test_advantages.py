@@ -26,7 +26,7 @@ def test_group_scaling_uses_unbiased_group_std():
 
 
 def test_two_member_group_scaled_is_always_plus_minus_0707():
-    # DESIGN.md mistake 4: any difference, however tiny, becomes a full-size update
+    # Scaled by the group's std, any difference, however tiny, becomes a full-size update (see ZERO_VARIANCE_RTOL)
     for gap in (1e-3, 1.0, 1e3):
         advantages = one_step(np.array([[0.0, gap]]), scale_rewards="group", eps=0.0)
         np.testing.assert_allclose(advantages, [[-1 / np.sqrt(2), 1 / np.sqrt(2)]])

@@ -37,6 +37,7 @@ from grpo_zoo.benchmarking.config import (
     with_shaped_reward,
     zoo_hyperparams_path,
 )
+from grpo_zoo.benchmarking import report
 from grpo_zoo.benchmarking.report import COST_COLUMNS, markdown_table, summarize, threshold_metrics
 from grpo_zoo.zoo import register
 from reward_fns import cartpole
@@ -127,6 +128,45 @@ def test_results_md_says_why_rows_are_missing(tmp_path):
     assert "episode i reset with seed 1_000_000 + i" in markdown  # the protocol in plain words
     assert "**Simulator step**" in markdown and "(2 candidate actions)" in markdown
     assert (tmp_path / "CartPole-v1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_iqm_table_and_replot_from_summary_json(tmp_path):
+    """IQM [95% CI] beside mean ± std in results.md and summary.json; a folder without runs/ re-renders from summary.json."""
+    args = parse_args(["--envs", "CartPole-v1", "--final-episodes", "3"])
+    meta = {"command": "python -m grpo_zoo.benchmark", "date": "today", "machine": "test", "versions": {}}
+    results = [_result([_row(0, 9), _row(100 * k, 480), _row(600, 500)], 490 + k) for k in range(1, 6)]
+    # PPO scores lower, and two of its five seeds never reach the threshold
+    results += [_result([_row(0, 9), _row(3000, 480 if k < 3 else 20)], 100 + k, algo="ppo") for k in range(5)]
+    markdown = write_outputs(tmp_path, args, results, meta, {})
+    assert "**IQM [95% CI]**" in markdown
+    rows = {line.split(" (")[0][2:]: line for line in markdown.splitlines() if "IQM" not in line and "[" in line}
+    # grpo's final scores 491..495: IQM of the middle three, its interval apart from PPO's, on the better side
+    assert rows["grpo"].startswith("| grpo (5 seeds) | 493.0 [") and "· ahead of ppo |" in rows["grpo"]
+    assert "· ahead of" not in rows["ppo"] and "(3/5)" in rows["ppo"]  # 2 of 5 never reached: IQM over all five
+    summary = json.loads((tmp_path / "summary.json").read_text())["CartPole-v1"]
+    assert summary["grpo"]["iqm"]["final_deterministic"]["iqm"] == pytest.approx(493.0)
+    low, high = summary["grpo"]["iqm"]["final_deterministic"]["ci"]
+    assert 491 <= low <= 493 <= high <= 495 and summary["grpo"]["iqm"]["first_sim_steps"]["ahead_of"] == ["ppo"]
+    assert summary["ppo"]["iqm"]["first_sim_steps"]["ci"][1] == float("inf")
+
+    # A committed folder: results.md and summary.json written before IQM existed, no runs/
+    fresh_summary = (tmp_path / "summary.json").read_text()
+    old = json.loads(fresh_summary)
+    for algo_summary in old["CartPole-v1"].values():
+        del algo_summary["iqm"]
+    (tmp_path / "summary.json").write_text(json.dumps(old, indent=1))
+    blocks = [block for block in markdown.split("\n\n") if "IQM [95% CI]" not in block.split("\n")[0]]
+    old_markdown = "\n\n".join(blocks).replace("\n" + report.IQM_PROTOCOL, "")
+    assert "IQM" not in old_markdown
+    (tmp_path / "results.md").write_text(old_markdown)
+    assert not (tmp_path / "runs").exists()
+    main(["--replot", "--out", str(tmp_path)])
+    assert (tmp_path / "results.md").read_text() == markdown
+    assert (tmp_path / "summary.json").read_text() == fresh_summary
+    # Nothing to re-render from: one error, nothing written
+    with pytest.raises(SystemExit, match="--replot needs"):
+        main(["--replot", "--out", str(tmp_path / "empty")])
+    assert not (tmp_path / "empty").exists()
 
 
 def test_ppo_cartpole_is_issue2_tuned_ppo():

@@ -102,6 +102,28 @@ def test_install_after_rl_zoo3_import(run_cmd, tmp_path):
     assert run.stdout.strip().endswith("ok")
 
 
+def test_register_grpo_without_the_pth_hook(run_cmd, tmp_path):
+    # The one registration grpo-zoo's programs call (tuner, benchmark, python -m grpo_zoo.train): all in place on return
+    script = textwrap.dedent(
+        """
+        from grpo_zoo.zoo.hook import register_grpo
+        register_grpo()
+        register_grpo()  # idempotent
+        import grpo_zoo
+        from grpo_zoo.zoo import sampler
+        from rl_zoo3.exp_manager import ExperimentManager
+        from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+        from rl_zoo3.utils import ALGOS
+        assert ALGOS["grpo"] is grpo_zoo.GRPO and HYPERPARAMS_SAMPLER["grpo"] is sampler.sample_grpo_params
+        assert getattr(ExperimentManager.setup_experiment, "__grpo_zoo_patched__", False)
+        assert not getattr(ExperimentManager.setup_experiment.__wrapped__, "__grpo_zoo_patched__", False)
+        print("ok")
+        """
+    )
+    run = run_cmd(f"python -c {shlex.quote(script)}", cwd=tmp_path, env={"GRPO_ZOO_NO_HOOK": "1"}).check()
+    assert run.stdout.strip().endswith("ok")
+
+
 def test_changed_rl_zoo3_warns_once(run_cmd, tmp_path):
     # An rl_zoo3 whose internals changed: Python keeps running, with one clear warning
     fake = tmp_path / "fake" / "rl_zoo3"

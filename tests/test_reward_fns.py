@@ -139,7 +139,7 @@ def test_separates_actions(env_id):
 
 
 def test_cartpole_position_angle_reward_cannot_separate():
-    """Negative control for the test above (DESIGN item 2): CartPole's Euler step moves x and theta with the OLD
+    """Negative control for the test above: CartPole's Euler step moves x and theta with the OLD
     velocities, so a reward of the next position and angle alone gives every action the same score."""
 
     def naive(state, action, next_state):

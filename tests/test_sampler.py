@@ -384,7 +384,7 @@ def test_patch_exp_manager_is_idempotent_and_grpo_only():
         algo = "ppo"
         verbose = 0
 
-        def __init__(self, algo=None, config=None):
+        def __init__(self, algo=None, config=None, trial_id=None):
             pass
 
         def setup_experiment(self):
@@ -412,7 +412,7 @@ def test_patch_exp_manager_is_idempotent_and_grpo_only():
         n_timesteps = 100
 
         def objective(self, trial):
-            raise ValueError("`group_size` must be >= 2")
+            GRPO("MlpPolicy", "CartPole-v1", group_size=1)  # GRPO's own ValueError
 
     patch_experiment_manager(GrpoManager)
     trial = optuna.create_study().ask()

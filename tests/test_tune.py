@@ -195,6 +195,12 @@ def test_cli_arguments():
     assert args.study_name == "grpo_Pendulum-v1"
     assert args.storage == os.path.join("x", "grpo", "tune", "grpo_Pendulum-v1.log")
     assert args.hyperparams == {"group_size": 8, "clip_range": 0.3}
+    assert args.env_kwargs is None
+    # -params and --env-kwargs as rl_zoo3.train reads them (rl_zoo3.utils.StoreDict): a value may hold ":"
+    zoo_args = ["-params", "reward_function:'reward_fns.cartpole:reward'", "--env-kwargs", "max_episode_steps:200"]
+    args = parse_args(zoo_args)
+    assert args.hyperparams == {"reward_function": "reward_fns.cartpole:reward"}
+    assert args.env_kwargs == {"max_episode_steps": 200}
     with pytest.raises(SystemExit):
         parse_args(["--workers", "0"])
     with pytest.raises(SystemExit):

@@ -6,7 +6,9 @@ GRPO vs the zoo's tuned PPO, PPO on GRPO's reward and that reward's greedy contr
 
 Runs are interleaved (seed 0: A B C, seed 1: A B C, ...) one after the other, each in a fresh single-threaded
 subprocess; the output folder gets ``results.md`` (tables), ``<env>.png`` (learning curves), ``curves.csv``,
-``summary.json``, ``meta.json`` and ``runs/*.json`` (one per run, re-plot with ``--replot``).
+``summary.json``, ``meta.json`` and ``runs/*.json`` (one per run, re-plot with ``--replot``). In a folder without
+``runs/`` (those committed under benchmarks/results/), ``--replot --out DIR`` renders the tables of ``results.md``
+again from ``summary.json``, IQM [95% CI] included.
 """
 
 import argparse
@@ -310,6 +312,7 @@ def protocol_text(args: argparse.Namespace) -> list[str]:
         "- Runs are interleaved per seed, each in a fresh single-threaded process; wall time is noisy on a shared "
         "machine, CPU seconds less so. Metrics are mean ± std over seeds; (k/n) = only k of n seeds reached the "
         "threshold; — = does not apply.",
+        report.IQM_PROTOCOL,
     ]
 
 
@@ -382,9 +385,7 @@ def write_outputs(
             *row_notes(env_results),
             *[f"- no {line}." for line in skipped.get(env_id, [])],
             "",
-            report.markdown_table(summaries[env_id], report.SCORE_COLUMNS),
-            "",
-            report.markdown_table(summaries[env_id], report.COST_COLUMNS),
+            report.env_tables(summaries[env_id]),
             "",
             f"![{env_id}]({env_id}.png)",
         ]
@@ -400,6 +401,25 @@ def write_outputs(
     markdown = "\n".join(lines) + "\n"
     (out / "results.md").write_text(markdown)
     (out / "summary.json").write_text(json.dumps(summaries, indent=1))
+    return markdown
+
+
+def replot_from_summary(out: Path) -> str:
+    """
+    ``--replot`` of a folder without ``runs/`` (a committed result): every table of ``results.md`` comes from
+    ``summary.json``, so they are rendered again from it, IQM included, and ``summary.json`` gets its ``"iqm"``
+    entries. The text around the tables (command, protocol, row notes) and the plots stay as they were.
+
+    :param out: the benchmark's output folder
+    :return: the markdown of ``results.md``
+    """
+    summary_path, results_path = out / "summary.json", out / "results.md"
+    if not (summary_path.is_file() and results_path.is_file()):
+        raise SystemExit(f"error: --replot needs {out / 'runs'}/*.json, or {summary_path} and {results_path}")
+    summaries = json.loads(summary_path.read_text())
+    markdown = report.rerender_tables(results_path.read_text(), summaries)
+    results_path.write_text(markdown)
+    summary_path.write_text(json.dumps(summaries, indent=1))
     return markdown
 
 
@@ -420,6 +440,9 @@ def status_line(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     out = args.out or Path("benchmarks/results") / f"{datetime.date.today():%Y-%m-%d}_{'_'.join(args.envs)}"
+    if args.replot and not any((out / "runs").glob("*.json")):
+        print(replot_from_summary(out))
+        return
     out.mkdir(parents=True, exist_ok=True)
     specs, skipped = plan(args)
     meta_path = out / "meta.json"

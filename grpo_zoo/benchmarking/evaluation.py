@@ -2,11 +2,12 @@
 Evaluation on fixed reset seeds, scored with the env's true reward: the learning curve (:class:`EvalRecorder`)
 and the final score (:func:`final_score`).
 
-SB3's ``evaluate_policy`` on a VecEnv of one env reseeds it once (``env.seed(seed)`` before its ``reset``); later
-episodes start wherever the env's RNG stream puts them. Here every episode ``i`` starts with ``env.seed(seeds[i])``
-and ``env.reset()``, so the set of reset seeds is exactly ``seeds`` and two protocols with disjoint seed ranges
-share no episode start. The score is the Monitor's episode return (``info["episode"]["r"]``): the env's true
-reward, under any reward wrapper outside the Monitor or VecNormalize's reward scaling.
+SB3's ``evaluate_policy`` never seeds: it resets its VecEnv once (with whatever seed an earlier ``env.seed`` left
+pending) and every later episode starts wherever the env's automatic reset and RNG stream put it. Here every episode
+``i`` starts from reset seed ``seeds[i]`` (``env.seed`` then ``env.reset``), so the set of reset seeds is exactly
+``seeds`` and two protocols with disjoint seed ranges share no episode start. The score is the Monitor's episode
+return (``info["episode"]["r"]``): the env's true reward, under any reward wrapper outside the Monitor or
+VecNormalize's reward scaling.
 """
 
 import copy

@@ -1,10 +1,14 @@
 """Turn per-run results into the benchmark's outputs: threshold metrics, markdown tables, CSV curves, PNG plots."""
 
 import csv
+import math
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from grpo_zoo.benchmarking import stats
 
 CURVE_FIELDS = ("real_steps", "sim_steps", "wall_s", "cpu_s", "mean_return", "std_return", "mean_length")
 
@@ -105,22 +109,159 @@ COST_COLUMNS = (
 )
 
 
+def _table(summaries: dict[str, dict[str, Any]], headers: list[str], cells: Callable[[str, dict[str, Any]], list[str]]) -> str:
+    """
+    A markdown table with one row per algo; ``{n}`` in a header is the number of final episodes.
+
+    :param cells: (algo, summary) -> the row's cells after its label
+    """
+    n_final = sorted({n for summary in summaries.values() for n in summary.get("final_episodes", [])})
+    headers = [header.format(n="/".join(map(str, n_final)) or "?") for header in headers]
+    lines = ["| algo | " + " | ".join(headers) + " |", "|" + "---|" * (len(headers) + 1)]
+    for algo, summary in summaries.items():
+        n_done = summary["n_runs"] - summary["n_failed"]
+        label = f"{algo} ({n_done} seed{'s' if n_done != 1 else ''})"
+        if summary["n_failed"]:
+            label += f", {summary['n_failed']} failed"
+        lines.append("| " + " | ".join([label, *cells(algo, summary)]) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(summaries: dict[str, dict[str, Any]], columns: tuple[tuple[str, str, str], ...] = SCORE_COLUMNS) -> str:
     """
     :param summaries: algo -> ``summarize`` output, for one env
     :param columns: (header, summary key, number format); ``{n}`` in a header is the number of final episodes
     """
-    n_final = sorted({n for summary in summaries.values() for n in summary.get("final_episodes", [])})
-    headers = [header.format(n="/".join(map(str, n_final)) or "?") for header, _, _ in columns]
-    lines = ["| algo | " + " | ".join(headers) + " |", "|" + "---|" * (len(columns) + 1)]
-    for algo, summary in summaries.items():
-        n_done = summary["n_runs"] - summary["n_failed"]
-        cells = [f"{algo} ({n_done} seed{'s' if n_done != 1 else ''})"]
-        if summary["n_failed"]:
-            cells[0] += f", {summary['n_failed']} failed"
-        cells += [_mean_std(summary[key], fmt) for _, key, fmt in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return _table(
+        summaries,
+        [header for header, _, _ in columns],
+        lambda _, summary: [_mean_std(summary[key], fmt) for _, key, fmt in columns],
+    )
+
+
+# (column, summary key, format, higher is better): the metrics a claim rests on, as IQM [95% CI]
+IQM_COLUMNS = (
+    ("final ({n} ep., det.)", "final_deterministic", ".1f", True),
+    ("sim steps to first ≥ thr", "first_sim_steps", ",.0f", False),
+    ("CPU s to first", "first_cpu_s", ",.1f", False),
+)
+_IQM_BULLET = "- **IQM [95% CI]**"
+IQM_PROTOCOL = (
+    f"{_IQM_BULLET}: beside mean ± std, the interquartile mean over seeds (the mean of the middle half) with a "
+    f"95% stratified-bootstrap interval, rliable's protocol ({stats.N_RESAMPLES:,} resamples, seed 0, "
+    "`grpo_zoo/benchmarking/stats.py`). A seed that never reached the threshold counts as slower than every seed "
+    "that did. 'ahead of X': this row's interval lies entirely on the better side of X's (a higher score, fewer "
+    "steps or seconds); overlapping intervals separate nothing, and one seed has no interval."
+)
+
+
+def intervals(summaries: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """
+    IQM and 95% interval over seeds of each ``IQM_COLUMNS`` metric, and the rows each one is ahead of (intervals
+    apart, on the better side). A threshold never reached (None) counts as ``inf``.
+
+    :param summaries: algo -> ``summarize`` output, for one env
+    :return: algo -> summary key -> ``{"iqm", "ci": [low, high], "n", "ahead_of": [algo, ...]}`` (NaN: no value or
+        no interval, ``inf``: never reached)
+    """
+    found = {
+        algo: {
+            key: stats.iqm_interval([math.inf if value is None else value for value in summary.get(key, [])])
+            for _, key, _, _ in IQM_COLUMNS
+        }
+        for algo, summary in summaries.items()
+    }
+    return {
+        algo: {
+            key: {
+                "iqm": interval.iqm,
+                "ci": list(interval.ci),
+                "n": interval.n,
+                "ahead_of": [
+                    other for other in found if other != algo and stats.ahead(interval.ci, found[other][key].ci, higher)
+                ],
+            }
+            for (_, key, _, higher), interval in zip(IQM_COLUMNS, by_key.values(), strict=True)
+        }
+        for algo, by_key in found.items()
+    }
+
+
+def _number(value: float, fmt: str) -> str:
+    return "∞" if value == math.inf else format(value, fmt)
+
+
+def _iqm_cell(values: list[float | None], entry: dict[str, Any], fmt: str) -> str:
+    """``IQM [low, high]``, with ``(k/n)`` when only k of n seeds got there and the rows it is ahead of."""
+    if not values:
+        return "—"
+    reached = sum(value is not None for value in values)
+    if not reached:
+        return f"never (0/{len(values)})"
+    if entry["n"] == 1:
+        return f"{_number(entry['iqm'], fmt)} (1 seed: no interval)"
+    low, high = entry["ci"]
+    text = f"{_number(entry['iqm'], fmt)} [{_number(low, fmt)}, {_number(high, fmt)}]"
+    if reached < len(values):
+        text += f" ({reached}/{len(values)})"
+    if entry["ahead_of"]:
+        text += " · ahead of " + ", ".join(entry["ahead_of"])
+    return text
+
+
+def iqm_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """
+    :param summaries: algo -> ``summarize`` output with its ``"iqm"`` entry (:func:`intervals`), for one env
+    """
+    return _table(
+        summaries,
+        [f"{header} IQM [95% CI]" for header, _, _, _ in IQM_COLUMNS],
+        lambda _, summary: [_iqm_cell(summary.get(key, []), summary["iqm"][key], fmt) for _, key, fmt, _ in IQM_COLUMNS],
+    )
+
+
+def env_tables(summaries: dict[str, dict[str, Any]]) -> str:
+    """
+    The tables of one env: scores (mean ± std), the same scores as IQM [95% CI], costs. Adds each row's
+    :func:`intervals` to its summary as ``"iqm"``.
+
+    :param summaries: algo -> ``summarize`` output, for one env
+    """
+    for algo, entry in intervals(summaries).items():
+        summaries[algo]["iqm"] = entry
+    return "\n\n".join(
+        (markdown_table(summaries, SCORE_COLUMNS), iqm_table(summaries), markdown_table(summaries, COST_COLUMNS))
+    )
+
+
+def rerender_tables(markdown: str, summaries: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """
+    ``results.md`` with the tables of every env rendered again from ``summary.json`` (:func:`env_tables`) and the
+    IQM bullet in its protocol; the rest (command, protocol, row notes, plots) stays as it was.
+
+    :param markdown: a ``results.md`` written by ``grpo_zoo.benchmark`` (blocks separated by blank lines, one
+        ``## <env> (...)`` section per env)
+    :param summaries: env -> algo -> ``summarize`` output, as in ``summary.json`` (each gets its ``"iqm"`` entry)
+    :return: the new markdown
+    """
+    blocks: list[str] = []
+    section: str | None = None  # the env of the current section
+    placed = in_protocol = False
+    for block in markdown.split("\n\n"):
+        if block.startswith("## "):
+            section = next((env_id for env_id in summaries if block.startswith(f"## {env_id} (")), None)
+            placed, in_protocol = False, block.strip() == "## Protocol"
+        elif in_protocol:
+            # The protocol's bullet list: the IQM bullet replaced, or added at its end
+            lines = [line for line in block.split("\n") if not line.startswith(_IQM_BULLET)]
+            block, in_protocol = "\n".join([*lines, IQM_PROTOCOL]), False
+        elif section is not None and all(line.startswith("|") for line in block.strip().split("\n")):
+            # The section's first table becomes the env's tables, the others (the old ones) go
+            if placed:
+                continue
+            block, placed = env_tables(summaries[section]), True
+        blocks.append(block)
+    return "\n\n".join(blocks)
 
 
 def write_curves_csv(results: list[dict[str, Any]], path: Path) -> None:

@@ -38,22 +38,6 @@ class RunSpec:
     grpo_config: str | None = None  # the grpo entries' yml file (--grpo-conf), None: the shipped grpo.yml
 
 
-def register_grpo() -> None:
-    """Make ``--algo grpo`` known to rl-zoo3 through the project's zoo hook, or directly if it is unavailable."""
-    try:
-        from grpo_zoo.zoo import hook
-    except ImportError:
-        pass
-    else:
-        hook.install(force=True)  # registers with rl_zoo3 modules as they are (or were) imported
-    from rl_zoo3.utils import ALGOS
-
-    if "grpo" not in ALGOS:
-        from grpo_zoo import GRPO
-
-        ALGOS["grpo"] = GRPO
-
-
 def make_experiment(spec: RunSpec, entry: dict[str, Any], zoo_algo: str, log_folder: str) -> Any:
     """
     rl-zoo3's ``ExperimentManager`` for ``entry``: it goes through the zoo's own reading and preprocessing (a
@@ -67,6 +51,8 @@ def make_experiment(spec: RunSpec, entry: dict[str, Any], zoo_algo: str, log_fol
     :return: the experiment manager (``setup_experiment()`` not yet called)
     """
     if zoo_algo == "grpo":
+        from grpo_zoo.zoo.hook import register_grpo
+
         register_grpo()
     from rl_zoo3.exp_manager import ExperimentManager
 

@@ -24,10 +24,3 @@ def concatenate(batches: list[Any]) -> Any:
     if isinstance(batches[0], dict):
         return {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
     return np.concatenate(batches)
-
-
-def repeat(obs: Any, repeats: int) -> Any:
-    """[n, *obs_shape] -> [n * repeats, *obs_shape], each row repeated ``repeats`` times in a row."""
-    if isinstance(obs, dict):
-        return {key: np.repeat(value, repeats, axis=0) for key, value in obs.items()}
-    return np.repeat(obs, repeats, axis=0)

@@ -48,7 +48,6 @@ BOOKKEEPING_WRAPPERS = (
 class Snapshotter:
     """Save the simulator state of an unwrapped env and load it into a copy of that env."""
 
-    name = "base"
     reuses_memory = False  # whether ``save(into=...)`` writes into the old snapshot's memory
 
     def __init__(self, with_rng: bool = False):
@@ -83,7 +82,6 @@ class Snapshotter:
 class ClassicControlSnapshotter(Snapshotter):
     """Classic-control envs: their whole dynamics state is ``state`` (float64) plus a few counters."""
 
-    name = "classic_control"
     ATTRIBUTES = ("state", "steps_beyond_terminated", "last_u")
 
     @staticmethod
@@ -106,7 +104,6 @@ class ClassicControlSnapshotter(Snapshotter):
 class MujocoSnapshotter(Snapshotter):
     """MuJoCo envs: copy the whole ``MjData`` (integration state and derived quantities)."""
 
-    name = "mujoco"
     reuses_memory = True
 
     @staticmethod
@@ -131,8 +128,6 @@ class MujocoSnapshotter(Snapshotter):
 
 class DeepCopySnapshotter(Snapshotter):
     """Generic fallback: deep copy of the env's attributes (the RNG included)."""
-
-    name = "deepcopy"
 
     @staticmethod
     def matches(env: gym.Env) -> bool:

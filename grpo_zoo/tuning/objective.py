@@ -17,22 +17,10 @@ import numpy as np
 import optuna
 
 from grpo_zoo.tuning.storage import INTERRUPTED_ATTR, WORKER_ATTR, worker_name
+from grpo_zoo.zoo.hook import register_grpo
 from grpo_zoo.zoo.sampler import sample_grpo_params, sampler_context
 
 STATISTICS = ("last", "best", "mean")
-
-
-def register_grpo() -> None:
-    """Make ``grpo`` known to rl_zoo3, as the zoo hook does at start-up (idempotent, for a run without the hook)."""
-    import rl_zoo3.exp_manager
-    import rl_zoo3.hyperparams_opt
-    import rl_zoo3.utils
-
-    from grpo_zoo.zoo import patches, register
-
-    register.register_algo(rl_zoo3.utils)
-    register.register_sampler(rl_zoo3.hyperparams_opt)
-    patches.patch_exp_manager(rl_zoo3.exp_manager)
 
 
 def make_exp_manager(args: argparse.Namespace) -> Any:

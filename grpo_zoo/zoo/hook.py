@@ -12,6 +12,8 @@ module of ``BEFORE`` runs when the module is looked up, before it runs (``python
 :func:`install` is idempotent (a venv may process ``.pth`` files twice) and never raises: if rl_zoo3 is
 missing nothing happens; if it changed, one warning says so and Python carries on.
 Set ``GRPO_ZOO_NO_HOOK=1`` to disable the hook (``python -m grpo_zoo.train`` still registers GRPO).
+:func:`register_grpo` is the one way grpo-zoo's own programs (the tuner, the benchmark, ``python -m
+grpo_zoo.train``) make sure GRPO is registered, with or without the ``.pth`` hook.
 """
 
 import importlib
@@ -140,3 +142,14 @@ def install(force: bool = False) -> None:
                 run_registration(registration, module)
     except Exception as error:  # a start-up hook must never stop Python from starting
         warn_once(f"start-up hook failed ({type(error).__name__}: {error})")
+
+
+def register_grpo() -> None:
+    """
+    Register GRPO with rl_zoo3 now, whether or not the ``.pth`` hook ran (``python -S``, ``GRPO_ZOO_NO_HOOK=1``, a
+    program that imported rl_zoo3 first): install the hook and import ``rl_zoo3.exp_manager`` (with
+    ``rl_zoo3.utils`` and ``rl_zoo3.hyperparams_opt``), so that ``ALGOS["grpo"]``, GRPO's sampler and the
+    ``ExperimentManager`` patches are in place on return. Idempotent.
+    """
+    install(force=True)
+    importlib.import_module("rl_zoo3.exp_manager")

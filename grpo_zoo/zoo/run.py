@@ -5,12 +5,12 @@ import runpy
 
 def run_zoo_script(module_name: str) -> None:
     """
-    Install the hook (for ``python -S``, frozen or ``GRPO_ZOO_NO_HOOK=1`` interpreters), then run the
+    Register GRPO (for ``python -S``, frozen or ``GRPO_ZOO_NO_HOOK=1`` interpreters), then run the
     zoo script exactly as ``python -m <module_name>`` would, with the same command-line arguments.
 
     :param module_name: e.g. ``"rl_zoo3.train"``
     """
-    from grpo_zoo.zoo.hook import install
+    from grpo_zoo.zoo.hook import register_grpo
 
-    install(force=True)
+    register_grpo()
     runpy.run_module(module_name, run_name="__main__", alter_sys=True)
