@@ -5,7 +5,9 @@ What rl_zoo3's ``-optimize`` lacks, on top of the same sampler (:mod:`grpo_zoo.z
 env building (rl_zoo3's ``ExperimentManager``):
 
 - worker *processes* (not GIL-bound threads), with a global trial cap (COMPLETE + PRUNED + RUNNING);
-- each trial scored as the mean over ``--n-seeds`` seeds of the last, best or mean evaluation;
+- each trial scored over ``--n-seeds`` seeds: the mean, median or worst (``--seed-statistic``) of each seed's
+  last, best or mean evaluation (``--statistic``); the worst of 3 seeds or more chooses an entry for working on
+  every seed, not for one lucky seed;
 - every seed of every trial spends the same budget of *simulator steps* (``-n``, else the YAML
   ``n_timesteps``): real steps plus GRPO's probe steps, which cost what a real step costs; training stops once
   ``num_timesteps + num_probe_steps`` reaches it (at most one rollout more) and the evaluations are spaced over
@@ -19,6 +21,7 @@ env building (rl_zoo3's ``ExperimentManager``):
 Example::
 
     python -m grpo_zoo.tune --env CartPole-v1 -n 20000 --n-trials 30 --workers 2 --n-seeds 2
+    python -m grpo_zoo.tune --env CartPole-v1 -n 20000 --n-trials 30 --workers 2 --n-seeds 3 --seed-statistic worst
     python -m grpo_zoo.tune --env CartPole-v1 --storage postgresql://user@host/db --study-name cartpole \\
         --max-total-trials 100 --workers 4   # on each machine
 
@@ -39,9 +42,16 @@ import yaml
 from optuna.trial import TrialState
 from rl_zoo3.utils import StoreDict
 
-from grpo_zoo.tuning.objective import STATISTICS
+from grpo_zoo.tuning.objective import SEED_STATISTICS, STATISTICS
 from grpo_zoo.tuning.storage import count_trials, fail_dead_local_trials, retry_interrupted_trials
 from grpo_zoo.zoo.studies import StorageError, make_storage, storage_errors, storage_label
+
+# Settings a study records in its user attributes (a resumed or report-only run reads them from there)
+SETTINGS = ("env", "n_timesteps", "n_seeds", "statistic", "seed_statistic", "n_evaluations")
+# What a study started before a setting was recorded used: its seeds' scores were averaged
+SETTINGS_BEFORE_RECORDED = {"seed_statistic": "mean"}
+# How the YAML comment names a seed statistic
+SEED_STATISTIC_WORDS = {"mean": "mean", "median": "median", "worst": "worst (minimum)"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,9 +79,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Cap on the trials of the study, all machines (overrides --n-trials)",
     )
     parser.add_argument("-w", "--workers", type=int, default=1, help="Worker processes")
-    parser.add_argument("--n-seeds", type=int, default=1, help="Seeds per trial (score: mean over seeds)")
+    parser.add_argument("--n-seeds", type=int, default=1, help="Seeds per trial (score: --seed-statistic over seeds)")
     parser.add_argument("--seed", type=int, default=0, help="First seed of each trial (seeds: seed, seed+1, ...)")
     parser.add_argument("--statistic", choices=STATISTICS, default="mean", help="Score of one seed from its evaluations")
+    parser.add_argument(
+        "--seed-statistic",
+        choices=SEED_STATISTICS,
+        default="mean",
+        help="Score of a trial from its seeds' scores; worst: the minimum (reliability: --n-seeds 3 --seed-statistic worst)",
+    )
     parser.add_argument("--n-evaluations", type=int, default=5, help="Evaluations per seed (intermediate values)")
     parser.add_argument("--eval-episodes", type=int, default=5, help="Episodes per evaluation")
     parser.add_argument("--n-eval-envs", type=int, default=1, help="Envs for evaluation")
@@ -126,6 +142,18 @@ def base_hyperparams(args: argparse.Namespace) -> dict[str, Any]:
     return {**hyperparams, **(args.hyperparams or {})}
 
 
+def study_setting(study: optuna.Study, args: argparse.Namespace, key: str) -> Any:
+    """
+    A setting the study was started with (``SETTINGS``), else this run's (a study not started yet, or one started
+    before the setting was recorded: what it used then).
+    """
+    if key in study.user_attrs:
+        return study.user_attrs[key]
+    if "command" in study.user_attrs and key in SETTINGS_BEFORE_RECORDED:
+        return SETTINGS_BEFORE_RECORDED[key]
+    return getattr(args, key)
+
+
 def _status(study: optuna.Study, start: float) -> str:
     trials = study.get_trials(deepcopy=False)
     counts = {state: sum(trial.state == state for trial in trials) for state in TrialState}
@@ -157,13 +185,7 @@ def run_study(args: argparse.Namespace) -> optuna.Study:
     storage = make_storage(args.storage, args.heartbeat_interval, args.grace_period, args.max_retry)
     with storage_errors(args.storage):
         study = optuna.create_study(storage=storage, study_name=args.study_name, direction="maximize", load_if_exists=True)
-    settings = {
-        "env": args.env,
-        "n_timesteps": args.n_timesteps,
-        "n_seeds": args.n_seeds,
-        "statistic": args.statistic,
-        "n_evaluations": args.n_evaluations,
-    }
+    settings = {key: getattr(args, key) for key in SETTINGS}
     if "command" not in study.user_attrs:
         study.set_user_attr("command", shlex.join(["python", "-m", "grpo_zoo.tune", *sys.argv[1:]]))
         for key, value in settings.items():
@@ -171,7 +193,7 @@ def run_study(args: argparse.Namespace) -> optuna.Study:
         # The YAML entry the trials start from (the file may change before the report is written)
         study.set_user_attr("hyperparams", base_hyperparams(args))
     else:
-        changed = {key: value for key, value in settings.items() if study.user_attrs.get(key) != value}
+        changed = {key: value for key, value in settings.items() if study_setting(study, args, key) != value}
         if changed:
             print(f"[tune] warning: resuming {args.study_name!r} with other settings than it started with: {changed}")
         print(f"[tune] resuming study {args.study_name!r} ({len(study.trials)} trials so far)")
@@ -259,17 +281,15 @@ def report(args: argparse.Namespace, study: optuna.Study) -> dict[str, Any]:
     from grpo_zoo.tuning.report import write_report
 
     # The settings the study was started with (a report-only run may not repeat them)
-    settings = {
-        key: study.user_attrs.get(key, getattr(args, key)) for key in ("n_seeds", "n_timesteps", "statistic", "n_evaluations")
-    }
+    settings = {key: study_setting(study, args, key) for key in SETTINGS if key != "env"}
     budget = "the YAML n_timesteps" if settings["n_timesteps"] in (None, -1) else settings["n_timesteps"]
     comment = (
-        f"{settings['n_seeds']} seed(s) x {budget} simulator steps (real + probe steps) per trial, score = mean over "
-        f"seeds of the {settings['statistic']} of {settings['n_evaluations']} evaluations, storage "
-        f"{storage_label(args.storage)}"
+        f"{settings['n_seeds']} seed(s) x {budget} simulator steps (real + probe steps) per trial, score = "
+        f"{SEED_STATISTIC_WORDS[settings['seed_statistic']]} over seeds of the {settings['statistic']} of "
+        f"{settings['n_evaluations']} evaluations, storage {storage_label(args.storage)}"
     )
     base = study.user_attrs.get("hyperparams") or base_hyperparams(args)
-    summary = write_report(study, args.output_dir, args.env, base, comment, plots=not args.no_plots)
+    summary = write_report(study, args.output_dir, args.env, base, comment, plots=not args.no_plots, settings=settings)
     print(f"Training CPU seconds of the study: {summary['cpu_seconds']:.1f} ({summary['sim_steps']} simulator steps)")
     if "best_value" in summary:
         cost = ""
@@ -278,7 +298,8 @@ def report(args: argparse.Namespace, study: optuna.Study) -> dict[str, Any]:
                 f", {summary['best_sim_steps']} simulator steps ({summary['best_real_steps']} real), "
                 f"{summary['best_cpu_seconds']:.1f} CPU s"
             )
-        print(f"Best trial {summary['best_trial']}: {summary['best_value']:.2f} (seeds: {summary['best_seed_scores']}){cost}")
+        seeds = f"{settings['seed_statistic']} of seeds {summary['best_seed_scores']}"
+        print(f"Best trial {summary['best_trial']}: {summary['best_value']:.2f} ({seeds}){cost}")
         top = sorted(summary["importances"].items(), key=lambda item: -item[1])
         print(f"Importances ({summary['importance_evaluator']}): " + ", ".join(f"{k}={v:.3f}" for k, v in top))
     for path in summary["files"]:

@@ -9,12 +9,14 @@ import yaml
 from stable_baselines3.common.env_util import make_vec_env
 
 from grpo_zoo import GRPO
+from grpo_zoo.groups.modes import MODES, arguments_in_effect
 from grpo_zoo.tuning.report import best_yaml_entry
 from grpo_zoo.zoo.patches import patch_experiment_manager
 from grpo_zoo.zoo.sampler import (
     BRANCH_FRACTIONS,
     CONTEXT_KEYS,
     HORIZONS,
+    NOISE_HOLDS,
     TUNABLE_KEYS,
     _rollout_size,
     _to_model_kwargs,
@@ -33,6 +35,8 @@ BUDGET = 20_000
 
 # Keys of state groups only (GRPO rejects train_continuations=True in episode mode)
 STATE_KEYS = ("horizon", "branch_fraction", "train_continuations")
+# Booleans tuned in every mode
+ANY_MODE_BOOLEANS = ("leave_one_out", "normalize_advantage", "dynamic_sampling")
 BUDGET_PRUNED = "cannot hold one rollout"
 
 
@@ -58,8 +62,14 @@ def _check_constraints(sampled: dict, trial: optuna.trial.BaseTrial, group_mode:
     assert not set(sampled) & set(CONTEXT_KEYS)
     hyperparams = convert_grpo_params(trial.params)
     assert hyperparams["group_mode"] == group_mode and hyperparams["n_envs"] == n_envs
-    group_size, n_steps, batch_size = hyperparams["group_size"], hyperparams["n_steps"], hyperparams["batch_size"]
-    assert group_size >= 2
+    n_steps, batch_size = hyperparams["n_steps"], hyperparams["batch_size"]
+    # Only the modes that read a group size tune one (time bins: every episode of the rollout is a member)
+    assert ("group_size" in hyperparams) == ("group_size" in MODES[group_mode].arguments), hyperparams
+    group_size = hyperparams.get("group_size")
+    assert group_size is None or group_size >= 2
+    assert ("noise_hold" in hyperparams) == ("noise_hold" in MODES[group_mode].arguments), hyperparams
+    assert hyperparams.get("noise_hold", 1) in NOISE_HOLDS
+    assert all(type(hyperparams[name]) is bool for name in ANY_MODE_BOOLEANS), hyperparams
     if group_mode == "state":
         horizon, branch_fraction = hyperparams["horizon"], hyperparams["branch_fraction"]
         assert horizon in HORIZONS and branch_fraction in BRANCH_FRACTIONS
@@ -70,7 +80,8 @@ def _check_constraints(sampled: dict, trial: optuna.trial.BaseTrial, group_mode:
         roots = max(1, int(n_steps * n_envs * branch_fraction))
         assert batch_size <= roots * group_size * (horizon if continuations else 1)
     else:
-        assert n_envs % group_size == 0
+        # Episode groups of envs reset with one seed; time bins need no particular n_envs
+        assert group_mode == "time" or n_envs % group_size == 0
         assert batch_size <= n_steps * n_envs
         assert not set(STATE_KEYS) & set(hyperparams) and hyperparams["supervision"] in ("outcome", "process")
     high = hyperparams["clip_range_high"]
@@ -79,7 +90,10 @@ def _check_constraints(sampled: dict, trial: optuna.trial.BaseTrial, group_mode:
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
-@pytest.mark.parametrize("group_mode,n_envs", [("state", 1), ("state", 8), ("episode", 4), ("episode", 6), ("episode", 16)])
+@pytest.mark.parametrize(
+    "group_mode,n_envs",
+    [("state", 1), ("state", 8), ("episode", 4), ("episode", 6), ("episode", 16), ("time", 1), ("time", 4)],
+)
 def test_sampled_params_respect_constraints(sampler, group_mode, n_envs):
     optuna_sampler = optuna.samplers.RandomSampler(seed=0) if sampler == "random" else optuna.samplers.TPESampler(seed=0)
     study = optuna.create_study(sampler=optuna_sampler, direction="maximize")
@@ -102,9 +116,9 @@ def test_sampled_params_respect_constraints(sampler, group_mode, n_envs):
     for trial in complete:
         hyperparams = convert_grpo_params(trial.params)
         # A whole rollout, probes included, fits in the simulator-step budget
-        cost = rollout_sim_steps(hyperparams, hyperparams["group_size"], hyperparams["n_steps"])
+        cost = rollout_sim_steps(hyperparams, hyperparams.get("group_size", 1), hyperparams["n_steps"])
         assert cost <= BUDGET and trial.user_attrs["rollout_sim_steps_max"] == cost
-    assert params["group_size"] in (2, 4, 8, 16)
+    assert params.get("group_size", 2) in (2, 4, 8, 16)
 
 
 def test_fixed_trials_extremes():
@@ -113,11 +127,15 @@ def test_fixed_trials_extremes():
         "n_envs": 2,
         "group_mode": "episode",
         "group_size": 2,
+        "noise_hold": 1,
         "supervision": "outcome",
         "loss_weighting": "run",
         "clip_range": 0.1,
         "clip_range_high_delta": 0.16,
         "scale_rewards": "group",
+        "leave_one_out": False,
+        "normalize_advantage": False,
+        "dynamic_sampling": False,
         "beta": 0.0,
         "lr_schedule": "linear",
         "learning_rate": 1e-3,
@@ -165,20 +183,55 @@ def test_impossible_episode_groups_are_pruned_with_a_reason():
         _sample(optuna.create_study().ask(), "episode", 4, fixed={"batch_size": 4096, "n_steps": 8, "group_size": 4})
 
 
-def test_random_samples_build_models():
-    """Random combinations construct GRPO without error (episode mode; CartPole, 4 envs)."""
+@pytest.mark.parametrize("group_mode", ["episode", "time"])
+def test_random_samples_build_models(group_mode):
+    """Random combinations construct GRPO without error (CartPole, 4 envs)."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     env = make_vec_env("CartPole-v1", n_envs=4)
     for _ in range(10):
         trial = study.ask()
-        GRPO("MlpPolicy", env, group_mode="episode", **_sample(trial, "episode", 4))
+        model = GRPO("MlpPolicy", env, group_mode=group_mode, **_sample(trial, group_mode, 4))
+        assert model.noise_hold == trial.params["noise_hold"]
         study.tell(trial, 0.0)
+
+
+def test_time_bins_train_with_the_new_arguments():
+    """A time-bin trial with every new argument on trains: held noise, RLOO baseline, dynamic sampling."""
+    params = {
+        "n_envs": 4,
+        "group_mode": "time",
+        "noise_hold": 4,
+        "supervision": "process",
+        "loss_weighting": "step",
+        "clip_range": 0.2,
+        "clip_range_high_delta": 0.04,
+        "scale_rewards": "group",
+        "leave_one_out": True,
+        "normalize_advantage": True,
+        "dynamic_sampling": True,
+        "beta": 0.0,
+        "lr_schedule": "constant",
+        "learning_rate": 1e-3,
+        "n_steps_pow": 5,
+        "batch_size_pow": 6,
+        "n_epochs": 1,
+        "ent_coef": 1e-8,
+        "one_minus_gamma": 0.01,
+        "max_grad_norm": 0.5,
+        "net_arch": "tiny",
+        "activation_fn": "tanh",
+    }
+    sampled = _sample(optuna.trial.FixedTrial(params), "time", 4, n_timesteps=1000)
+    assert "group_size" not in sampled and sampled["noise_hold"] == 4 and sampled["dynamic_sampling"] is True
+    model = GRPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=4), group_mode="time", seed=0, **sampled)
+    model.learn(512)
+    assert model.num_timesteps >= 512 and model._n_updates >= 1
 
 
 def test_converter_round_trip():
     """convert(trial.params) gives the YAML form of what the zoo objective got (schedules as lin_, policy_kwargs string)."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
-    for group_mode, n_envs in (("state", 8), ("episode", 8)):
+    for group_mode, n_envs in (("state", 8), ("episode", 8), ("time", 4)):
         for _ in range(20):
             trial = study.ask()
             sampled = _sample(trial, group_mode, n_envs)
@@ -239,6 +292,36 @@ def test_state_keys_only_in_state_mode():
         study.tell(trial, 0.0)
 
 
+@pytest.mark.parametrize("group_mode", list(MODES))
+def test_each_mode_tunes_what_it_reads(group_mode):
+    """The sampler follows grpo_zoo.groups.modes: of the modes' arguments, only those of this mode are tuned (exhaustive
+    is the YAML's choice), each over all its values; the booleans of every mode take both values."""
+    every_mode_argument = {name for spec in MODES.values() for name in spec.arguments} - {"exhaustive"}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=11))
+    seen: dict[str, set] = {}
+    for _ in range(40):
+        trial = study.ask()
+        sampled = _sample(trial, group_mode, 4)
+        hyperparams = convert_grpo_params(trial.params)
+        reads = set(MODES[group_mode].arguments)
+        # train_continuations only with horizon > 1: tuned where a run has later steps
+        expected = reads - {"exhaustive"} - ({"train_continuations"} if hyperparams.get("horizon", 1) == 1 else set())
+        assert every_mode_argument & set(sampled) == expected, sampled
+        # supervision and loss_weighting exactly where the samples include the later steps of a run
+        later_steps = "supervision" in arguments_in_effect(group_mode, hyperparams)
+        assert ({"supervision", "loss_weighting"} <= set(sampled)) == later_steps, sampled
+        for name in (*ANY_MODE_BOOLEANS, "noise_hold", "group_size"):
+            if name in sampled:
+                seen.setdefault(name, set()).add(sampled[name])
+        study.tell(trial, 0.0)
+    assert {name: seen[name] for name in ANY_MODE_BOOLEANS} == {name: {False, True} for name in ANY_MODE_BOOLEANS}
+    if "noise_hold" in MODES[group_mode].arguments:
+        assert seen["noise_hold"] == set(NOISE_HOLDS)
+    else:
+        assert "noise_hold" not in seen
+    assert ("group_size" in seen) == ("group_size" in MODES[group_mode].arguments)
+
+
 FROZEN = {
     "group_size": 8,
     "clip_range": 0.3,
@@ -249,6 +332,10 @@ FROZEN = {
     "supervision": "outcome",
     "loss_weighting": "run",
     "scale_rewards": "batch",
+    "noise_hold": 4,
+    "leave_one_out": True,
+    "normalize_advantage": True,
+    "dynamic_sampling": True,
     "beta": 0.01,
     "learning_rate": "lin_1e-3",
     "n_steps": 32,
@@ -265,6 +352,9 @@ FROZEN = {
 def test_every_tunable_key_can_be_frozen(key):
     """-params key:value: recorded in the trial, not tuned, and the same value back from the stored trial."""
     assert set(FROZEN) == set(TUNABLE_KEYS)
+    # State groups, or the first mode that reads the key (noise_hold: episode groups)
+    readers = [name for name, spec in MODES.items() if key in spec.arguments]
+    group_mode = "state" if not readers or "state" in readers else readers[0]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
     fixed = {key: FROZEN[key]}
     if key in ("supervision", "loss_weighting"):
@@ -275,7 +365,7 @@ def test_every_tunable_key_can_be_frozen(key):
         fixed.update(branch_fraction=1.0)
     for _ in range(5):
         trial = study.ask()
-        sampled = _sample(trial, "state", 4, fixed=fixed)
+        sampled = _sample(trial, group_mode, 4, fixed=fixed)
         assert key not in sampled
         study.tell(trial, 0.0)
         hyperparams = convert_grpo_params(study.trials[trial.number].params)
@@ -361,9 +451,10 @@ def test_best_yaml_entry_is_zoo_yaml():
 @pytest.mark.parametrize(
     "group_mode,fixed,kept,left_out",
     [
-        ("state", {"horizon": 4, "train_continuations": True}, {"horizon", "branch_fraction", "supervision"}, set()),
-        ("state", {"horizon": 1}, {"horizon", "branch_fraction"}, {"supervision", "loss_weighting"}),
-        ("episode", {}, {"supervision", "loss_weighting"}, set(STATE_KEYS) | {"exhaustive"}),
+        ("state", {"horizon": 4, "train_continuations": True}, {"horizon", "branch_fraction", "supervision"}, {"noise_hold"}),
+        ("state", {"horizon": 1}, {"horizon", "branch_fraction"}, {"supervision", "loss_weighting", "noise_hold"}),
+        ("episode", {}, {"group_size", "noise_hold", "supervision", "loss_weighting"}, set(STATE_KEYS) | {"exhaustive"}),
+        ("time", {}, {"noise_hold", "supervision", "loss_weighting"}, set(STATE_KEYS) | {"exhaustive", "group_size"}),
     ],
 )
 def test_best_yaml_entry_leaves_out_keys_without_effect(group_mode, fixed, kept, left_out):
@@ -374,9 +465,12 @@ def test_best_yaml_entry_leaves_out_keys_without_effect(group_mode, fixed, kept,
     # The YAML entry the study started from holds keys of both modes
     base = {"n_envs": 4, "group_mode": group_mode, "supervision": "outcome", "exhaustive": False, "horizon": 1}
     base["loss_weighting"] = "run"
-    base.update(branch_fraction=0.5, train_continuations=False)
+    base.update(branch_fraction=0.5, train_continuations=False, group_size=2, noise_hold=8)
     entry = yaml.safe_load(best_yaml_entry(study, "CartPole-v1", base))["CartPole-v1"]
     assert kept <= set(entry) and not left_out & set(entry), entry
+    # The booleans of every mode are kept
+    assert set(ANY_MODE_BOOLEANS) <= set(entry)
+    assert entry["group_mode"] == group_mode
 
 
 def test_patch_exp_manager_is_idempotent_and_grpo_only():

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -12,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 from optuna.trial import TrialState
+
+from grpo_zoo.tuning.objective import MultiSeedObjective
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -205,3 +208,111 @@ def test_cli_arguments():
         parse_args(["--workers", "0"])
     with pytest.raises(SystemExit):
         parse_args(["--statistic", "median"])
+    # A trial's score over its seeds: the mean unless asked (studies started before the option averaged them)
+    assert parse_args([]).seed_statistic == "mean"
+    assert parse_args(["--n-seeds", "3", "--seed-statistic", "worst"]).seed_statistic == "worst"
+    with pytest.raises(SystemExit):
+        parse_args(["--seed-statistic", "best"])
+
+
+# Evaluations of each seed of a fake trial (2 per seed): seed 1 fails where seeds 0 and 2 learn
+FAKE_EVALUATIONS = {0: [50.0, 100.0], 1: [10.0, 20.0], 2: [200.0, 300.0]}
+
+
+class FakeSeedsObjective(MultiSeedObjective):
+    """MultiSeedObjective whose seeds are not trained: each reports FAKE_EVALUATIONS as its evaluation callback would."""
+
+    def __init__(self, statistic: str, seed_statistic: str) -> None:
+        # What the sampler reads of an ExperimentManager (time bins: no group size); no env is built
+        exp_manager = SimpleNamespace(
+            _hyperparams={"group_mode": "time"}, custom_hyperparams=None, n_timesteps=4000, n_actions=0, n_envs=4
+        )
+        super().__init__(exp_manager, list(FAKE_EVALUATIONS), statistic, seed_statistic)
+
+    def _run_seed(self, trial, kwargs, seed, seed_scores):
+        evaluations = FAKE_EVALUATIONS[seed]
+        for e in range(1, len(evaluations) + 1):
+            trial.report(self.intermediate_value(seed_scores, evaluations[:e]), len(seed_scores) * 2 + e)
+        return evaluations
+
+
+@pytest.mark.parametrize(
+    "seed_statistic,statistic,score,reported",
+    [
+        # Seed scores (last evaluation): 100, 20, 300. Reported: each seed's evaluation, as before the option
+        ("mean", "last", 140.0, [50, 100, 10, 20, 200, 300]),
+        # The trial's score had it ended at each evaluation: seed 1's failure is reported at every later step
+        ("worst", "last", 20.0, [50, 100, 10, 20, 20, 20]),
+        ("median", "last", 100.0, [50, 100, 55, 60, 100, 100]),
+        # Seed scores (best evaluation): 100, 20, 300; seed 2 so far: 200, then 300
+        ("worst", "best", 20.0, [50, 100, 10, 20, 20, 20]),
+        # Seed scores (mean of evaluations): 75, 15, 250; median so far of [75, 10], [75, 15], [75, 15, 200], [75, 15, 250]
+        ("median", "mean", 75.0, [50, 75, 42.5, 45, 75, 75]),
+    ],
+)
+def test_seed_statistic_scores_the_trial_and_what_the_pruner_sees(seed_statistic, statistic, score, reported):
+    """--seed-statistic worst picks the worst seed, median the median; intermediate values follow the statistic."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(FakeSeedsObjective(statistic, seed_statistic), n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE, trial.user_attrs
+    assert trial.value == pytest.approx(score)
+    assert trial.user_attrs["seed_evaluations"] == list(FAKE_EVALUATIONS.values())
+    assert [trial.intermediate_values[step] for step in range(1, 7)] == pytest.approx(reported)
+
+
+def test_seed_statistic_is_checked():
+    with pytest.raises(ValueError, match="`seed_statistic` must be one of"):
+        MultiSeedObjective(None, [0, 1, 2], "mean", "min")
+
+
+def test_studies_started_before_the_seed_statistic_averaged_their_seeds():
+    """A study that recorded its settings but no seed statistic was scored by the mean: resumed and reported as such."""
+    from grpo_zoo.tune import parse_args, study_setting
+
+    args = parse_args(["--n-seeds", "3", "--seed-statistic", "worst"])
+    old = optuna.create_study()
+    old.set_user_attr("command", "python -m grpo_zoo.tune --n-seeds 3")
+    old.set_user_attr("n_seeds", 3)
+    assert study_setting(old, args, "seed_statistic") == "mean" and study_setting(old, args, "n_seeds") == 3
+    # A study not started yet takes this run's settings
+    assert study_setting(optuna.create_study(), args, "seed_statistic") == "worst"
+
+
+def test_worst_seed_study_of_time_bins(tmp_path):
+    """--n-seeds 3 --seed-statistic worst on a time-bin entry (-params group_mode): the score is the worst seed, the
+    pruner sees the worst so far, the setting is in the study, the summary and the YAML entry's comment."""
+    logs = tmp_path / "logs"
+    result = run_tune(
+        *TINY, "-params", "n_envs:4", "group_mode:'time'", "-f", str(logs), "--n-trials", "2", "--n-seeds", "3",
+        "--seed-statistic", "worst", "--n-evaluations", "2", "--sampler", "random", "--pruner", "none", "--no-plots",
+    )  # fmt: skip
+    study = journal(logs / "grpo" / "tune" / "grpo_CartPole-v1.log", "grpo_CartPole-v1")
+    assert study.user_attrs["seed_statistic"] == "worst" and study.user_attrs["n_seeds"] == 3
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert complete, [trial.user_attrs.get("pruned_reason") for trial in study.trials]
+    for trial in complete:
+        assert trial.params["group_mode"] == "time" and "group_size" not in trial.params and "noise_hold" in trial.params
+        evaluations, scores = trial.user_attrs["seed_evaluations"], trial.user_attrs["seed_scores"]
+        assert len(evaluations) == len(scores) == 3
+        # Score of a seed: the mean of its evaluations (--statistic mean); of the trial: the worst seed
+        assert scores == pytest.approx([np.mean(values) for values in evaluations])
+        assert trial.value == pytest.approx(min(scores))
+        # Seed k reports at steps 2k+1, 2k+2 the worst of the finished seeds and of its own mean so far
+        for k, values in enumerate(evaluations):
+            steps = sorted(step for step in trial.intermediate_values if 2 * k < step <= 2 * k + 2)
+            assert steps, trial.intermediate_values
+            for j, step in enumerate(steps):
+                assert trial.intermediate_values[step] == pytest.approx(min([*scores[:k], np.mean(values[: j + 1])]))
+
+    out = logs / "grpo" / "tune" / "grpo_CartPole-v1"
+    summary = json.loads((out / "grpo_CartPole-v1_summary.json").read_text())
+    assert summary["settings"]["seed_statistic"] == "worst" and summary["settings"]["n_seeds"] == 3
+    assert summary["best_value"] == pytest.approx(min(summary["best_seed_scores"]))
+    assert "worst of seeds" in result.stdout
+    text = (out / "grpo_CartPole-v1_best.yml").read_text()
+    assert "3 seed(s) x 400 simulator steps" in text and "score = worst (minimum) over seeds of the mean" in text
+    entry = yaml.safe_load(text)["CartPole-v1"]
+    # The CartPole entry is state groups: switched to time bins, without the keys time bins do not read
+    assert entry["group_mode"] == "time" and "noise_hold" in entry
+    assert not {"group_size", "horizon", "branch_fraction", "train_continuations", "exhaustive"} & set(entry), entry

@@ -122,6 +122,24 @@ def test_yaml_group_mode_is_kept(tmp_path, group_mode):
     assert trial.state == TrialState.COMPLETE or trial.user_attrs.get("pruned_reason")
 
 
+def test_params_switch_to_time_bins(tmp_path):
+    """-params group_mode:'time' on the state-group CartPole entry: the state keys are dropped with a warning, and
+    the trial tunes what time bins read (noise_hold, no group_size) and the booleans of every mode."""
+    storage = str(tmp_path / "study.log")
+    result = run_zoo(
+        *TINY, "group_mode:'time'", "-optimize", "--n-trials", "1", "--n-evaluations", "1", "--sampler", "random",
+        "--storage", storage, "--study-name", "time", "-f", str(tmp_path / "logs"), "--no-optim-plots",
+    )  # fmt: skip
+    assert "dropped its group_size, horizon, branch_fraction, train_continuations" in result.stderr
+    (trial,) = load(storage, "time").trials
+    assert trial.state == TrialState.COMPLETE, trial.user_attrs
+    assert trial.params["group_mode"] == "time" and trial.params["noise_hold"] in (1, 2, 4, 8, 16)
+    assert not {"group_size", "horizon", "branch_fraction", "train_continuations"} & set(trial.params)
+    assert {"leave_one_out", "dynamic_sampling", "normalize_advantage"} <= set(trial.params)
+    # No probes in time bins: every simulator step is a real step
+    assert trial.user_attrs["sim_steps"] == trial.user_attrs["real_steps"] >= 400
+
+
 def test_optimize_spends_a_budget_of_simulator_steps(tmp_path):
     """-n is a budget of simulator steps (real + probe steps) per trial: state groups stop there, at most one rollout
     more, evaluate over it, and the trial records what it spent."""

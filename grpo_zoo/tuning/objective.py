@@ -2,7 +2,9 @@
 Multi-seed objective for GRPO studies, built on rl_zoo3's ``ExperimentManager`` (envs, wrappers, YAML).
 
 Each seed of a trial spends the same budget of simulator steps, real + probe steps (``-n``, else the YAML
-``n_timesteps``; :class:`grpo_zoo.zoo.budget.SimulatorBudget`), and the trial records what it spent.
+``n_timesteps``; :class:`grpo_zoo.zoo.budget.SimulatorBudget`), and the trial records what it spent. A trial's score
+is the mean, median or worst of its seeds' scores (``--seed-statistic``): the worst over 3 seeds or more chooses an
+entry for working on every seed, not for one lucky seed.
 
 Imports point down: ``grpo_zoo.zoo`` (registration, patches, search space, budget) and
 :mod:`grpo_zoo.tuning.storage`; rl_zoo3 and torch when a study runs.
@@ -11,6 +13,7 @@ Imports point down: ``grpo_zoo.zoo`` (registration, patches, search space, budge
 import argparse
 import contextlib
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,10 @@ from grpo_zoo.tuning.storage import INTERRUPTED_ATTR, WORKER_ATTR, worker_name
 from grpo_zoo.zoo.hook import register_grpo
 from grpo_zoo.zoo.sampler import sample_grpo_params, sampler_context
 
+# Score of one seed from its evaluations
 STATISTICS = ("last", "best", "mean")
+# Score of a trial from its seeds' scores
+SEED_STATISTICS = ("mean", "median", "worst")
 
 
 def make_exp_manager(args: argparse.Namespace) -> Any:
@@ -68,14 +74,38 @@ def _statistic(evaluations: list[float], statistic: str) -> float:
     return float(np.mean(evaluations))
 
 
-def _make_eval_callback(eval_env: Any, trial: optuna.Trial, step_offset: int, n_evaluations: int, **kwargs: Any) -> Any:
+def seed_score(scores: list[float], seed_statistic: str) -> float:
+    """
+    The score of a trial from its seeds' scores.
+
+    :param scores: one score per seed
+    :param seed_statistic: "mean", "median" or "worst" (the minimum: every seed must work)
+    :return: the trial's score
+    """
+    if seed_statistic == "worst":
+        return float(np.min(scores))
+    if seed_statistic == "median":
+        return float(np.median(scores))
+    return float(np.mean(scores))
+
+
+def _make_eval_callback(
+    eval_env: Any,
+    trial: optuna.Trial,
+    step_offset: int,
+    n_evaluations: int,
+    report: Callable[[list[float]], float],
+    **kwargs: Any,
+) -> Any:
     from rl_zoo3.callbacks import TrialEvalCallback
+    from stable_baselines3.common.callbacks import EvalCallback
 
     class SeedEvalCallback(TrialEvalCallback):
         """
-        rl_zoo3's ``TrialEvalCallback``, reporting seed ``k`` at steps ``k * n_evaluations + 1...`` and keeping
-        values. Evaluation ``e`` is due at ``e / n_evaluations`` of the simulator budget (``SimulatorBudget``,
-        which may skip a step when a rollout's probes pass two evaluation points at once).
+        rl_zoo3's ``TrialEvalCallback``, reporting seed ``k`` at steps ``k * n_evaluations + 1...`` the value
+        ``report(values)`` of its evaluations so far (rl_zoo3 reports the last one), and keeping them. Evaluation
+        ``e`` is due at ``e / n_evaluations`` of the simulator budget (``SimulatorBudget``, which may skip a step
+        when a rollout's probes pass two evaluation points at once).
         """
 
         def __init__(self) -> None:
@@ -89,52 +119,92 @@ def _make_eval_callback(eval_env: Any, trial: optuna.Trial, step_offset: int, n_
             return self.eval_idx - step_offset >= n_evaluations
 
         def _on_step(self) -> bool:
-            n_before = self.eval_idx
-            keep_going = super()._on_step()
-            if self.eval_idx > n_before:
+            # TrialEvalCallback._on_step, with report(values) for the pruner instead of the last evaluation
+            if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+                EvalCallback._on_step(self)
+                self.eval_idx += 1
                 self.values.append(float(self.last_mean_reward))
-            return keep_going
+                self.trial.report(report(self.values), self.eval_idx)
+                if self.trial.should_prune():
+                    self.is_pruned = True
+                    return False
+            return True
 
     return SeedEvalCallback()
 
 
 class MultiSeedObjective:
     """
-    Score of a trial: mean over ``seeds`` of a statistic (last, best or mean) of its evaluations.
+    Score of a trial: the mean, median or worst (``seed_statistic``) over ``seeds`` of a statistic (last, best or
+    mean) of each seed's evaluations.
 
     Seeds run one after another, each until it has spent ``n_timesteps`` simulator steps (real + probe steps);
     evaluation ``e`` of seed ``k`` is made at ``e / n_evaluations`` of that budget and reported at step
-    ``k * n_evaluations + e``, so the pruner compares trials at the same seed and cost. Invalid combinations and
-    diverging runs (GRPO's ``ValueError`` on a non-finite reward or loss) are pruned with the reason in
-    ``pruned_reason``.
+    ``k * n_evaluations + e``, so the pruner compares trials at the same seed and cost (:meth:`intermediate_value`
+    says what is reported). Invalid combinations and diverging runs (GRPO's ``ValueError`` on a non-finite reward
+    or loss) are pruned with the reason in ``pruned_reason``.
 
-    What a trial spent, its seeds summed, is in its user attributes ``sim_steps``, ``real_steps`` and
-    ``cpu_seconds`` (CPU seconds of training, evaluations excluded), per seed in ``seed_sim_steps``, ...
+    Each seed's evaluations and score are in the trial's user attributes ``seed_evaluations`` and ``seed_scores``.
+    What a trial spent, its seeds summed, is in ``sim_steps``, ``real_steps`` and ``cpu_seconds`` (CPU seconds of
+    training, evaluations excluded), per seed in ``seed_sim_steps``, ...
 
     :param exp_manager: experiment manager from :func:`make_exp_manager`
     :param seeds: seeds of each trial (the same for every trial: common random numbers)
     :param statistic: "last", "best" or "mean" of the evaluations of one seed
+    :param seed_statistic: "mean", "median" or "worst" of the seeds' scores
     """
 
-    def __init__(self, exp_manager: Any, seeds: list[int], statistic: str = "mean") -> None:
+    def __init__(self, exp_manager: Any, seeds: list[int], statistic: str = "mean", seed_statistic: str = "mean") -> None:
         if statistic not in STATISTICS:
             raise ValueError(f"`statistic` must be one of {STATISTICS}, got statistic={statistic!r}")
+        if seed_statistic not in SEED_STATISTICS:
+            raise ValueError(f"`seed_statistic` must be one of {SEED_STATISTICS}, got seed_statistic={seed_statistic!r}")
         self.exp_manager = exp_manager
         self.seeds = seeds
         self.statistic = statistic
+        self.seed_statistic = seed_statistic
+
+    def intermediate_value(self, seed_scores: list[float], evaluations: list[float]) -> float:
+        """
+        What the pruner sees after an evaluation of the seed that is running.
+
+        - median and worst: the trial's score if it ended now, the seed statistic over the finished seeds' scores
+          and the running seed's statistic so far. Seeds run in sequence, so under "worst" a trial whose first seed
+          failed reports that failure at every later step, where the next seed's evaluations alone would hide it;
+        - mean: the running seed's evaluation, compared with the same evaluation of the same seed of other trials
+          (the terms of the mean, one by one), as before ``--seed-statistic`` existed: resumed studies prune alike.
+
+        :param seed_scores: scores of the seeds that have finished
+        :param evaluations: evaluations of the running seed so far
+        :return: the intermediate value
+        """
+        if self.seed_statistic == "mean":
+            return float(evaluations[-1])
+        return seed_score([*seed_scores, _statistic(evaluations, self.statistic)], self.seed_statistic)
+
+    def score(self, seed_scores: list[float]) -> float:
+        """:return: the trial's score from its seeds' scores (``seed_statistic``)"""
+        return seed_score(seed_scores, self.seed_statistic)
 
     def _prune(self, trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
         trial.set_user_attr("pruned_reason", reason)
         print(f"Trial {trial.number} pruned: {reason}", flush=True)
         return optuna.TrialPruned(reason)
 
-    def _run_seed(self, trial: optuna.Trial, kwargs: dict[str, Any], seed_idx: int, seed: int) -> float:
+    def _run_seed(self, trial: optuna.Trial, kwargs: dict[str, Any], seed: int, seed_scores: list[float]) -> list[float]:
+        """
+        Train and evaluate one seed.
+
+        :param seed_scores: scores of the seeds already run (the pruner's intermediate values read them)
+        :return: the seed's evaluations
+        """
         from rl_zoo3.utils import ALGOS
 
         from grpo_zoo.zoo.budget import SimulatorBudget
 
         em = self.exp_manager
         n_evaluations = int(em.n_evaluations)
+        finished = list(seed_scores)
         # Envs are seeded from the experiment manager
         em.seed = seed
         env = em.create_envs(em.n_envs, no_log=True)
@@ -147,8 +217,9 @@ class MultiSeedObjective:
             callback = _make_eval_callback(
                 eval_env,
                 trial,
-                seed_idx * n_evaluations,
+                len(finished) * n_evaluations,
                 n_evaluations,
+                lambda evaluations: self.intermediate_value(finished, evaluations),
                 n_eval_episodes=em.n_eval_episodes,
                 eval_freq=1,  # SimulatorBudget calls it when an evaluation is due
                 deterministic=em.deterministic_eval,
@@ -173,7 +244,7 @@ class MultiSeedObjective:
                     model, eval_env, n_eval_episodes=em.n_eval_episodes, deterministic=em.deterministic_eval
                 )
                 callback.values.append(float(np.mean(mean_reward)))
-            return _statistic(callback.values, self.statistic)
+            return callback.values
         finally:
             env.close()
             eval_env.close()
@@ -202,15 +273,18 @@ class MultiSeedObjective:
             raise self._prune(trial, str(e)) from e
 
         scores: list[float] = []
+        evaluations: list[list[float]] = []
         try:
-            for seed_idx, seed in enumerate(self.seeds):
-                scores.append(self._run_seed(trial, kwargs, seed_idx, seed))
+            for seed in self.seeds:
+                evaluations.append(self._run_seed(trial, kwargs, seed, scores))
+                scores.append(_statistic(evaluations[-1], self.statistic))
+                trial.set_user_attr("seed_evaluations", evaluations)
                 trial.set_user_attr("seed_scores", scores)
         except KeyboardInterrupt:
             # Optuna marks it FAIL: a resumed study runs it again (see grpo_zoo.tuning.storage.retry_interrupted_trials)
             trial.set_user_attr(INTERRUPTED_ATTR, True)
             raise
-        score = float(np.mean(scores))
+        score = self.score(scores)
         trial.set_user_attr("score_std", float(np.std(scores)))
         if not np.isfinite(score):
             raise self._prune(trial, f"non-finite score {score}")

@@ -107,12 +107,20 @@ def trials_table(study: optuna.Study) -> Any:
 
 
 def write_report(
-    study: optuna.Study, output_dir: str, env_id: str, base_hyperparams: dict[str, Any], comment: str = "", plots: bool = True
+    study: optuna.Study,
+    output_dir: str,
+    env_id: str,
+    base_hyperparams: dict[str, Any],
+    comment: str = "",
+    plots: bool = True,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """
     Write ``trials.csv``, ``best.yml`` (ready-to-paste entry), ``summary.json`` and PNG plots in ``output_dir``.
 
-    :return: the summary (counts, CPU seconds of the study, best value/params/cost, importances, files)
+    :param settings: how trials were run and scored (``n_seeds``, ``statistic``, ``seed_statistic``, ...), copied
+        into the summary
+    :return: the summary (settings, counts, CPU seconds of the study, best value/params/cost, importances, files)
     """
     os.makedirs(output_dir, exist_ok=True)
     prefix = os.path.join(output_dir, study.study_name.replace("/", "_"))
@@ -125,6 +133,7 @@ def write_report(
     summary: dict[str, Any] = {
         "study_name": study.study_name,
         "env_id": env_id,
+        "settings": dict(settings or {}),
         "n_trials": len(states),
         "states": {state: states.count(state) for state in sorted(set(states))},
         # Every trial's training, pruned and failed ones included

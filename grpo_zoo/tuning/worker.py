@@ -98,7 +98,8 @@ def run_worker(args: argparse.Namespace, storage_url: str, cap: int, worker_idx:
         pruner=make_pruner(args.pruner, args.n_startup_trials, args.n_evaluations),
     )
     exp_manager = make_exp_manager(args)
-    objective = MultiSeedObjective(exp_manager, [args.seed + i for i in range(args.n_seeds)], args.statistic)
+    seeds = [args.seed + i for i in range(args.n_seeds)]
+    objective = MultiSeedObjective(exp_manager, seeds, args.statistic, args.seed_statistic)
     progress = _Progress(worker_idx)
     callbacks: list[Any] = [MaxTrialsCallback(cap, states=COUNTED_STATES), progress]
     heartbeat = uses_heartbeats(storage_url, args.heartbeat_interval)

@@ -15,14 +15,18 @@ What is tuned depends on the group mode (the arguments it reads, :mod:`grpo_zoo.
 - state groups: ``horizon`` (1, 4, 16, 64), ``branch_fraction`` (1 to 1/32) and, when ``horizon > 1``,
   ``train_continuations``; a real step costs about ``1 + branch_fraction * (G - 1) * horizon`` simulator steps
   (G: members with distinct first actions, at most the env's number of actions);
+- ``noise_hold`` (1 to 16 steps) where the mode reads it: episode groups and time bins;
 - ``supervision`` and ``loss_weighting`` only where the samples include the later steps of a run: episode groups,
-  and state groups with ``train_continuations``;
-- ``group_size`` in both modes, except for exhaustive state groups (``exhaustive: true``), which ignore it.
+  time bins, and state groups with ``train_continuations``;
+- ``group_size`` where the mode reads it (state and episode groups; time bins have no fixed group size), except
+  for exhaustive state groups (``exhaustive: true``), which ignore it;
+- in every mode: ``leave_one_out`` (RLOO baseline), ``dynamic_sampling`` (DAPO), ``normalize_advantage``, and the
+  clipping, scaling, learning rate, rollout, epochs, entropy, discount and network keys.
 
 GRPO constraints the search space respects by construction:
 
 - ``batch_size <= rollout size`` (state mode: about ``n_steps * n_envs * branch_fraction * group_size``
-  samples, times ``horizon`` with ``train_continuations``; episode mode: about ``n_steps * n_envs``),
+  samples, times ``horizon`` with ``train_continuations``; episode and time modes: about ``n_steps * n_envs``),
   the batch size is capped at the rollout size;
 - a rollout fits in the budget: ``n_steps`` is the largest power of 2 whose rollout costs at most the budget
   (:func:`rollout_sim_steps`, an upper bound), so a trial overshoots its budget by less than one rollout; a
@@ -38,6 +42,7 @@ Imports: optuna, :mod:`grpo_zoo.schedules` and :mod:`grpo_zoo.groups.modes` only
 of the rest of ``grpo_zoo.zoo`` or of ``grpo_zoo.tuning`` (which builds on this module).
 """
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Mapping
@@ -57,9 +62,13 @@ TUNABLE_KEYS = (
     "horizon",
     "branch_fraction",
     "train_continuations",
+    "noise_hold",
     "supervision",
     "loss_weighting",
     "scale_rewards",
+    "leave_one_out",
+    "normalize_advantage",
+    "dynamic_sampling",
     "beta",
     "learning_rate",
     "n_steps",
@@ -74,6 +83,8 @@ GROUP_SIZES = (2, 4, 8, 16)
 # State groups: steps of each member's run, and the fraction of the visited states that are branched
 HORIZONS = (1, 4, 16, 64)
 BRANCH_FRACTIONS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)
+# Episode groups and time bins: real steps for which an env keeps the random number its actions are drawn from
+NOISE_HOLDS = (1, 2, 4, 8, 16)
 # Smallest n_steps proposed (2**3)
 MIN_N_STEPS_POW = 3
 NET_ARCHS = {
@@ -150,7 +161,8 @@ def _rollout_size(params: Mapping[str, Any], group_size: int, n_steps: int) -> i
     """
     Number of samples in one rollout (upper bound for ``batch_size``): state mode, ``group_size`` per branched
     state (``branch_fraction`` of ``n_steps * n_envs``, at least one), times ``horizon`` with
-    ``train_continuations`` (every step of every member's run); episode mode, about ``n_steps * n_envs``.
+    ``train_continuations`` (every step of every member's run); episode and time modes, about ``n_steps * n_envs``
+    (``group_size`` unused).
     """
     n_envs = int(params.get("n_envs", 1))
     if params.get("group_mode", "state") == "state":
@@ -166,7 +178,7 @@ def rollout_sim_steps(params: Mapping[str, Any], members: int, n_steps: int) -> 
     real steps, at most ``ceil(n_steps * branch_fraction)`` branched states, each probing up to ``members`` runs
     of ``horizon`` steps (the real action's member is read off the real trajectory when its run ends within the
     rollout, so usually one fewer), and one audit probe step. Episode mode: ``n_steps * n_envs`` real steps (the
-    running episodes are then finished: not bounded here).
+    running episodes are then finished: not bounded here). Time bins: ``n_steps * n_envs`` real steps.
 
     :param params: ``n_envs``, ``group_mode``, ``branch_fraction``, ``horizon``
     :param members: members with distinct first actions, at most (``group_size``, or fewer distinct actions)
@@ -304,8 +316,14 @@ def _record_context(trial: optuna.Trial, n_envs: int, group_mode: str) -> None:
         ) from e
 
 
-def _suggest_group_size(space: _Space, group_mode: str, n_envs: int, exhaustive: bool, yaml_group_size: Any) -> int:
-    """Episode mode: divisors of ``n_envs`` only; exhaustive state groups: not tuned (they ignore it)."""
+def _suggest_group_size(space: _Space, group_mode: str, n_envs: int, exhaustive: bool, yaml_group_size: Any) -> int | None:
+    """
+    Episode mode: divisors of ``n_envs`` only; exhaustive state groups: not tuned (they ignore it).
+
+    :return: the group size; None for a mode that does not read ``group_size`` (not tuned, not recorded)
+    """
+    if "group_size" not in MODES[group_mode].arguments:
+        return None
     if group_mode == "episode":
         group_sizes = [g for g in (*GROUP_SIZES, 32, 64) if n_envs % g == 0]
         if not group_sizes and "group_size" not in space.fixed:
@@ -345,6 +363,11 @@ def _suggest_group_mechanism(space: _Space, group_mode: str) -> dict[str, Any]:
         values["train_continuations"] = bool(
             space.fix_or("train_continuations", lambda: trial.suggest_categorical("train_continuations", [False, True]))
         )
+    if "noise_hold" in reads:
+        # Persistent exploration: each action still a sample of pi_old, its random number kept for k steps
+        values["noise_hold"] = int(
+            space.fix_or("noise_hold", lambda: trial.suggest_categorical("noise_hold", list(NOISE_HOLDS)))
+        )
     if "supervision" in arguments_in_effect(group_mode, values):
         values["supervision"] = space.fix_or(
             "supervision", lambda: trial.suggest_categorical("supervision", ["outcome", "process"])
@@ -357,12 +380,16 @@ def _suggest_group_mechanism(space: _Space, group_mode: str) -> dict[str, Any]:
 
 
 def _suggest_objective(space: _Space) -> None:
-    """How the surrogate is clipped, scaled and regularised."""
+    """How the surrogate is clipped, the advantages baselined and scaled, which samples are trained, the regulariser."""
     trial = space.trial
     space.fix_or("clip_range", lambda: trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3, 0.4]))
     # DAPO's clip-higher: clip_range_high = clip_range + delta (0 -> symmetric clipping)
     space.fix_or("clip_range_high", lambda: trial.suggest_categorical("clip_range_high_delta", [0.0, 0.04, 0.08, 0.16]))
     space.fix_or("scale_rewards", lambda: trial.suggest_categorical("scale_rewards", ["group", "batch", "none"]))
+    # Any mode: RLOO's baseline, PPO's per-minibatch normalisation, DAPO's dynamic sampling (zero-advantage samples
+    # dropped, rollouts collected until a minibatch has signal)
+    for name in ("leave_one_out", "normalize_advantage", "dynamic_sampling"):
+        space.fix_or(name, functools.partial(trial.suggest_categorical, name, [False, True]))
     space.fix_or("beta", lambda: trial.suggest_categorical("beta", [0.0, 0.001, 0.01, 0.04]))
 
     def suggest_learning_rate() -> float:
@@ -389,11 +416,14 @@ def _suggest_rollout(space: _Space, params: dict[str, Any], group_size: int, mem
         fits = [pow_ for pow_ in range(MIN_N_STEPS_POW, 11) if rollout_sim_steps(params, members, 2**pow_) <= n_timesteps]
         if not fits and "n_steps" not in space.fixed:
             smallest = rollout_sim_steps(params, members, 2**MIN_N_STEPS_POW)
+            if params["group_mode"] == "state":
+                probes = f", {members} members probed for horizon={params.get('horizon', 1)} steps"
+                fix = "raise -n, or freeze a smaller `horizon`, `branch_fraction` or `group_size`"
+            else:
+                probes, fix = "", "raise -n, or lower `n_envs` in the YAML"
             raise optuna.TrialPruned(
                 f"the budget of {int(n_timesteps)} simulator steps cannot hold one rollout of n_steps="
-                f"{2**MIN_N_STEPS_POW} (up to {smallest} simulator steps with n_envs={params['n_envs']}, "
-                f"{members} members probed for horizon={params.get('horizon', 1)} steps): raise -n, or freeze a "
-                "smaller `horizon`, `branch_fraction` or `group_size`"
+                f"{2**MIN_N_STEPS_POW} (up to {smallest} simulator steps with n_envs={params['n_envs']}{probes}): {fix}"
             )
         max_n_steps_pow = max(fits, default=MIN_N_STEPS_POW)
     n_steps = int(space.fix_or("n_steps", lambda: 2 ** trial.suggest_int("n_steps_pow", MIN_N_STEPS_POW, max_n_steps_pow)))
@@ -442,7 +472,8 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     distinct_actions = context.get("distinct_actions")
 
     _record_context(trial, n_envs, group_mode)
-    group_size = _suggest_group_size(space, group_mode, n_envs, exhaustive, yaml_hyperparams.get("group_size", 4))
+    # Time bins read no group size (every episode of the rollout is a member): 1 stands in where only state groups look
+    group_size = _suggest_group_size(space, group_mode, n_envs, exhaustive, yaml_hyperparams.get("group_size", 4)) or 1
     mechanism = _suggest_group_mechanism(space, group_mode)
     _suggest_objective(space)
     # Members that took the same first action share one probe: at most as many distinct ones as the env has actions
