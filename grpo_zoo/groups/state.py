@@ -17,7 +17,7 @@ from grpo_zoo.groups.batches import concatenate, take
 from grpo_zoo.groups.branching import EnvBrancher
 from grpo_zoo.groups.finite import at_rollout_step, check_finite
 from grpo_zoo.groups.runs import EnvSlices, Runs, StepRecorder, Trajectory, first_equal_member, flatten
-from grpo_zoo.groups.sampling import noise_width, sample_members, sample_with_noise
+from grpo_zoo.groups.sampling import noise_width, policy_step, sample_members, sample_with_noise
 from grpo_zoo.groups.vec_obs import ObsPipeline
 
 
@@ -92,11 +92,7 @@ class StateGroups:
             where = at_rollout_step(t)
             raw = self.pipeline.raw(obs)
             check_finite("observation", raw, where)  # before the policy sees it (the first one, or a reset one)
-            with th.no_grad():
-                distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
-                sampled = sample_with_noise(distribution, noise[t])
-                log_probs = distribution.log_prob(sampled).cpu().numpy()
-            actions = sampled.cpu().numpy()
+            actions, log_probs = policy_step(policy, obs, sample_with_noise, noise[t])
             branch = self._branch_points()
             if branch.any():
                 env.env_method("grpo_branch", "save_root", branch)
@@ -338,13 +334,11 @@ class StateGroups:
             if step + 1 == self.horizon or not active.any():
                 break
             state = next_state
-            with th.no_grad():
-                policy_obs = self.pipeline.to_policy(state)
-                distribution = policy.get_distribution(obs_as_tensor(policy_obs, policy.device))  # type: ignore[arg-type]
-                uniform = noise[th.as_tensor(m_t + step + 1), th.as_tensor(m_env)]
-                actions = sample_with_noise(distribution, uniform)
-                record(policy_obs, actions.cpu().numpy(), distribution.log_prob(actions).cpu().numpy())
-            step_actions = actor.env_actions(actions.cpu().numpy().astype(policy.action_space.dtype, copy=False))
+            policy_obs = self.pipeline.to_policy(state)
+            uniform = noise[th.as_tensor(m_t + step + 1), th.as_tensor(m_env)]
+            actions, log_probs = policy_step(policy, policy_obs, sample_with_noise, uniform)
+            record(policy_obs, actions, log_probs)
+            step_actions = actor.env_actions(actions.astype(policy.action_space.dtype, copy=False))
         env.env_method("grpo_branch", "clear", indices=layout.envs)
         record.into(runs, self.horizon)
         return runs, probe_steps
