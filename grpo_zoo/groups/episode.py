@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
-from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.branching import attach_branchers
 from grpo_zoo.groups.finite import check_finite
 from grpo_zoo.groups.sampling import HeldNoise, noise_width, policy_step
 from grpo_zoo.groups.vec_obs import ObsPipeline
@@ -61,8 +61,7 @@ class EpisodeGroups:
                 f"multiple of group_size={self.group_size}. Use n_envs={suggestion} or another group_size."
             )
         self.pipeline = ObsPipeline(env)
-        for index in range(env.num_envs):
-            env.set_attr("_grpo_brancher", EnvBrancher(index), indices=[index])
+        attach_branchers(env)
         self.has_time_limit = all(limit is not None for limit in env.env_method("grpo_branch", "max_episode_steps"))
         if not self.has_time_limit:
             warnings.warn(

@@ -14,7 +14,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, take
-from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.branching import attach_branchers
 from grpo_zoo.groups.finite import at_rollout_step, check_finite
 from grpo_zoo.groups.runs import EnvSlices, Runs, StepRecorder, Trajectory, first_equal_member, flatten
 from grpo_zoo.groups.sampling import noise_width, policy_step, sample_members, sample_with_noise
@@ -70,8 +70,7 @@ class StateGroups:
     def attach(self, env: VecEnv) -> None:
         """Attach a brancher to every env and prove that its snapshots are exact."""
         self.pipeline = ObsPipeline(env)
-        for index in range(env.num_envs):
-            env.set_attr("_grpo_brancher", EnvBrancher(index), indices=[index])
+        attach_branchers(env)
         for index, reason in enumerate(env.env_method("grpo_branch", "verify")):
             if reason is not None:
                 raise ValueError(unbranchable_message(index, reason))
