@@ -1,0 +1,120 @@
+"""The GRPO loss of one minibatch, written out with named intermediates (as CleanRL's ``ppo.py`` writes PPO's)."""
+
+from dataclasses import dataclass
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+from grpo_zoo.grpo.buffer import GroupSamples
+
+
+@dataclass
+class Objective:
+    """
+    The coefficients of the loss at one update.
+
+    :param clip_low: Lower clip, ratio >= 1 - clip_low
+    :param clip_high: Upper clip, ratio <= 1 + clip_high (DAPO's clip-higher)
+    :param ent_coef: Entropy coefficient
+    :param beta: Weight of the k3 KL penalty to the reference policy (used when there is one)
+    :param normalize_advantage: Scale each minibatch's advantages (:func:`normalize_advantages`)
+    """
+
+    clip_low: float
+    clip_high: float
+    ent_coef: float
+    beta: float
+    normalize_advantage: bool
+
+
+@dataclass
+class LossStats:
+    """
+    What a minibatch reports.
+
+    :param policy_loss: The clipped surrogate's loss (SB3's ``train/policy_gradient_loss``)
+    :param entropy_loss: Minus the entropy (``train/entropy_loss``)
+    :param approx_kl: KL(pi_old || pi_theta), estimated as the mean of (rho - 1) - log rho (``train/approx_kl``;
+        ``target_kl`` compares it)
+    :param clip_fraction: Share of the samples whose ratio is outside the clip range (``train/clip_fraction``)
+    :param kl_ref: KL_k3(pi_theta || pi_ref), None without a reference policy (``train/kl_ref``)
+    """
+
+    policy_loss: float
+    entropy_loss: float
+    approx_kl: float
+    clip_fraction: float
+    kl_ref: float | None
+
+
+def normalize_advantages(advantages: th.Tensor) -> th.Tensor:
+    """
+    PPO's per-minibatch normalisation, ``(A - mean) / std``.
+
+    :param advantages: [B]
+    :return: [B]
+    """
+    if len(advantages) <= 1:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def minibatch_loss(
+    policy: ActorCriticPolicy, batch: GroupSamples, objective: Objective, ref_policy: ActorCriticPolicy | None = None
+) -> tuple[th.Tensor, LossStats]:
+    """
+    The loss of one minibatch of samples i, with weights w_i (the buffer's, normalised over the minibatch) and
+    rho_i = pi_theta(a_i|s_i) / pi_old(a_i|s_i)::
+
+        L = -sum_i w_i min(rho_i A_i, clip(rho_i, 1 - eps_low, 1 + eps_high) A_i)
+            - c_ent sum_i w_i H_i + beta sum_i w_i KL_k3,i(pi_theta || pi_ref)
+
+    :param policy: pi_theta (in training mode)
+    :param batch: The minibatch
+    :param objective: The coefficients of the loss
+    :param ref_policy: pi_ref (frozen), or None for no KL penalty
+    :return: The loss (with gradients) and the minibatch's statistics
+    """
+    actions = batch.actions  # [B, *action_shape]
+    if isinstance(policy.action_space, spaces.Discrete):
+        actions = actions.long().flatten()
+    distribution = policy.get_distribution(batch.observations)
+    log_prob = distribution.log_prob(actions)  # [B]
+    entropy = distribution.entropy()  # [B], None for distributions without a closed form
+    advantages = batch.advantages  # [B]
+    if objective.normalize_advantage:
+        advantages = normalize_advantages(advantages)
+    weights = batch.weights / batch.weights.sum()  # [B], summing to 1
+
+    # Clipped surrogate with asymmetric bounds (DAPO's clip-higher)
+    log_ratio = log_prob - batch.old_log_prob  # [B]
+    ratio = th.exp(log_ratio)  # [B]
+    clipped_ratio = th.clamp(ratio, 1 - objective.clip_low, 1 + objective.clip_high)  # [B]
+    surrogate = th.min(ratio * advantages, clipped_ratio * advantages)  # [B]
+    policy_loss = -(weights * surrogate).sum()
+    entropy_loss = -(weights * (entropy if entropy is not None else -log_prob)).sum()
+    loss = policy_loss + objective.ent_coef * entropy_loss
+
+    kl_ref = None
+    if ref_policy is not None:
+        # k3 estimator of KL(pi_theta || pi_ref): r - log r - 1 with r = pi_ref / pi_theta (Schulman)
+        with th.no_grad():
+            ref_log_prob = ref_policy.get_distribution(batch.observations).log_prob(actions)  # [B]
+        log_ref_ratio = ref_log_prob - log_prob  # [B]
+        kl_ref = (weights * (th.exp(log_ref_ratio) - log_ref_ratio - 1)).sum()
+        loss = loss + objective.beta * kl_ref
+
+    with th.no_grad():
+        # http://joschu.net/blog/kl-approx.html: E[(rho - 1) - log rho]
+        approx_kl = th.mean((ratio - 1) - log_ratio)
+        clipped = (ratio < 1 - objective.clip_low) | (ratio > 1 + objective.clip_high)  # [B]
+        clip_fraction = clipped.float().mean()
+    stats = LossStats(
+        policy_loss=policy_loss.item(),
+        entropy_loss=entropy_loss.item(),
+        approx_kl=approx_kl.item(),
+        clip_fraction=clip_fraction.item(),
+        kl_ref=None if kl_ref is None else kl_ref.item(),
+    )
+    return loss, stats
