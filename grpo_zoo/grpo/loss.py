@@ -31,13 +31,13 @@ class Objective:
 @dataclass
 class LossStats:
     """
-    What a minibatch reports.
+    What a minibatch reports, each statistic a mean under the loss's own per-sample weights.
 
     :param policy_loss: The clipped surrogate's loss (SB3's ``train/policy_gradient_loss``)
     :param entropy_loss: Minus the entropy (``train/entropy_loss``)
-    :param approx_kl: KL(pi_old || pi_theta), estimated as the mean of (rho - 1) - log rho (``train/approx_kl``;
+    :param approx_kl: KL(pi_old || pi_theta), estimated as sum_i w_i ((rho_i - 1) - log rho_i) (``train/approx_kl``;
         ``target_kl`` compares it)
-    :param clip_fraction: Share of the samples whose ratio is outside the clip range (``train/clip_fraction``)
+    :param clip_fraction: Weight of the samples whose ratio is outside the clip range (``train/clip_fraction``)
     :param kl_ref: KL_k3(pi_theta || pi_ref), None without a reference policy (``train/kl_ref``)
     """
 
@@ -74,7 +74,7 @@ def minibatch_loss(
     :param batch: The minibatch
     :param objective: The coefficients of the loss
     :param ref_policy: pi_ref (frozen), or None for no KL penalty
-    :return: The loss (with gradients) and the minibatch's statistics
+    :return: The loss (with gradients) and the minibatch's statistics, weighted by the same w_i
     """
     actions = batch.actions  # [B, *action_shape]
     if isinstance(policy.action_space, spaces.Discrete):
@@ -106,10 +106,11 @@ def minibatch_loss(
         loss = loss + objective.beta * kl_ref
 
     with th.no_grad():
-        # http://joschu.net/blog/kl-approx.html: E[(rho - 1) - log rho]
-        approx_kl = th.mean((ratio - 1) - log_ratio)
+        # http://joschu.net/blog/kl-approx.html: E[(rho - 1) - log rho], under the loss's weights: the KL of the
+        # distribution the loss optimises (an exhaustive group's actions weigh pi_old(a|s), not 1/G)
+        approx_kl = (weights * ((ratio - 1) - log_ratio)).sum()
         clipped = (ratio < 1 - objective.clip_low) | (ratio > 1 + objective.clip_high)  # [B]
-        clip_fraction = clipped.float().mean()
+        clip_fraction = (weights * clipped.float()).sum()
     stats = LossStats(
         policy_loss=policy_loss.item(),
         entropy_loss=entropy_loss.item(),
