@@ -1,4 +1,4 @@
-"""The minibatch loss: its statistics weighted as the loss weighs samples."""
+"""The minibatch loss: its statistics weighted as the loss weighs samples, and advantages without signal left at 0."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from stable_baselines3.common.logger import Logger
 
 from grpo_zoo import GRPO
 from grpo_zoo.groups.base import GroupRollout
+from grpo_zoo.grpo.loss import normalize_advantages
 
 OBSERVATIONS = np.array(
     [[0.1, 0.2, 0.03, -0.1], [0.0, -0.3, 0.01, 0.2], [-0.1, 0.1, -0.02, 0.0], [0.05, 0.0, 0.0, 0.1]], dtype=np.float32
@@ -65,3 +66,26 @@ def test_target_kl_compares_the_weighted_kl(log_ratios, target_kl, stops):
     before = parameters(model)
     model.train()
     assert th.equal(parameters(model), before) == stops  # stopped before the first step, or took it
+
+
+def test_normalize_advantages_leaves_zero_signal_at_zero():
+    advantages = th.tensor([0.0, 0.0, 2.0, -1.0, 0.5])
+    normalized = normalize_advantages(advantages)
+    assert normalized[:2].tolist() == [0.0, 0.0]  # exactly: a tied group's members get no gradient
+    assert th.all(th.sign(normalized) == th.sign(advantages))  # no sample crosses its group's baseline
+    assert th.sqrt(th.mean(normalized[2:] ** 2)).item() == pytest.approx(1.0)  # unit scale over the informative ones
+    # The scale ignores how many zeros the minibatch holds
+    assert th.equal(normalize_advantages(th.tensor([2.0, -1.0, 0.5])), normalized[2:])
+    assert th.equal(normalize_advantages(th.zeros(3)), th.zeros(3))
+
+
+def test_normalize_advantage_gives_tied_members_no_policy_gradient():
+    # Two members of a tied comparison (advantage 0) and two informative ones; before any update rho = 1, so the
+    # policy loss is -sum_i w_i A_i: only the informative samples, scaled to unit root mean square, contribute
+    model = model_with_one_group(
+        [0.0, 0.0, 2.0, -1.0], [0.25] * 4, log_ratios=[0.0] * 4, batch_size=4, normalize_advantage=True, ent_coef=0.0
+    )
+    model.train()
+    scale = np.sqrt((2.0**2 + 1.0**2) / 2)
+    expected = -0.25 * (2.0 - 1.0) / scale  # PPO's (A - mean) / std would give 0 here: every sample moved by -0.25
+    assert model.logger.name_to_value["train/policy_gradient_loss"] == pytest.approx(expected, rel=1e-4)

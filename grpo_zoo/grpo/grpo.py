@@ -413,7 +413,9 @@ class GRPO(OnPolicyAlgorithm):
            shared among a run's steps with ``loss_weighting="run"``;
         4. loss: :func:`~grpo_zoo.grpo.loss.minibatch_loss` normalises the weights over each minibatch and takes the
            weighted clipped surrogate, entropy and KL penalty (no value loss: the advantages are not a critic's).
-           The same weights average ``approx_kl`` (which ``target_kl`` compares) and ``clip_fraction``.
+           The same weights average ``approx_kl`` (which ``target_kl`` compares) and ``clip_fraction``. With
+           ``normalize_advantage`` the minibatch's advantages are divided by their informative ones' root mean
+           square, not re-centred: a sample without signal (advantage 0) keeps 0.
         """
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)

@@ -18,7 +18,7 @@ class Objective:
     :param clip_high: Upper clip, ratio <= 1 + clip_high (DAPO's clip-higher)
     :param ent_coef: Entropy coefficient
     :param beta: Weight of the k3 KL penalty to the reference policy (used when there is one)
-    :param normalize_advantage: Scale each minibatch's advantages (:func:`normalize_advantages`)
+    :param normalize_advantage: Scale each minibatch's advantages to unit size, zeros kept at 0 (:func:`normalize_advantages`)
     """
 
     clip_low: float
@@ -50,14 +50,22 @@ class LossStats:
 
 def normalize_advantages(advantages: th.Tensor) -> th.Tensor:
     """
-    PPO's per-minibatch normalisation, ``(A - mean) / std``.
+    Scale a minibatch's advantages by the root mean square of its informative ones (advantage not 0), which is their
+    std about 0, the group baseline they are measured from.
+
+    Unlike PPO's ``(A - mean) / std``, the minibatch mean is not subtracted: group-relative advantages are already
+    centred on their own group's baseline, and a shift by the minibatch's mean would move samples across it (a
+    member that beat its group could be pushed down) and give the samples without signal (advantage exactly 0: a
+    group of equal scores, a lone member) a gradient of the minibatch's making. Those stay exactly 0; zeros are also
+    left out of the scale, so that it does not depend on how many of them the minibatch holds.
 
     :param advantages: [B]
-    :return: [B]
+    :return: [B], zeros where ``advantages`` is 0; unchanged when every advantage is 0
     """
-    if len(advantages) <= 1:
+    informative = advantages[advantages != 0]  # [n_informative]
+    if len(informative) == 0:
         return advantages
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    return advantages / (th.sqrt(th.mean(informative**2)) + 1e-8)
 
 
 def minibatch_loss(
