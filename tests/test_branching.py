@@ -13,14 +13,19 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from grpo_zoo import GRPO
-from grpo_zoo.groups.branching import ClassicControlSnapshotter, DeepCopySnapshotter, EnvBrancher, verify_snapshotter
+from grpo_zoo.groups.branching import (
+    ClassicControlSnapshotter,
+    DeepCopySnapshotter,
+    EnvBrancher,
+    attach_branchers,
+    verify_snapshotter,
+)
 
 CLASSIC_ENVS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1"]
 
 
 def attach(venv):
-    for index in range(venv.num_envs):
-        venv.set_attr("_grpo_brancher", EnvBrancher(index), indices=[index])
+    attach_branchers(venv)
     assert venv.env_method("grpo_branch", "verify") == [None] * venv.num_envs
 
 

@@ -406,6 +406,17 @@ class EnvBrancher:
         return env.step(actions[self.index]) if running[self.index] else None
 
 
+def attach_branchers(venv: Any) -> None:
+    """
+    Attach an :class:`EnvBrancher` to every env of a VecEnv, through ``set_attr`` (so into ``SubprocVecEnv``
+    workers too); ``env_method("grpo_branch", ...)`` then reaches them.
+
+    :param venv: The VecEnv
+    """
+    for index in range(venv.num_envs):
+        venv.set_attr("_grpo_brancher", EnvBrancher(index), indices=[index])
+
+
 def _proven_vector_probes(unwrapped: gym.Env, snapshotter: Snapshotter) -> CartPoleVectorProbes | None:
     """The vectorized implementation of ``unwrapped``'s dynamics, if there is one and it is proven exact."""
     if not isinstance(snapshotter, ClassicControlSnapshotter) or snapshotter.with_rng:

@@ -8,16 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch as th
-from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
-from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.branching import attach_branchers
 from grpo_zoo.groups.finite import check_finite
-from grpo_zoo.groups.sampling import HeldNoise, noise_width
+from grpo_zoo.groups.sampling import HeldNoise, noise_width, policy_step
 from grpo_zoo.groups.vec_obs import ObsPipeline
 
 
@@ -63,8 +61,7 @@ class EpisodeGroups:
                 f"multiple of group_size={self.group_size}. Use n_envs={suggestion} or another group_size."
             )
         self.pipeline = ObsPipeline(env)
-        for index in range(env.num_envs):
-            env.set_attr("_grpo_brancher", EnvBrancher(index), indices=[index])
+        attach_branchers(env)
         self.has_time_limit = all(limit is not None for limit in env.env_method("grpo_branch", "max_episode_steps"))
         if not self.has_time_limit:
             warnings.warn(
@@ -97,12 +94,8 @@ class EpisodeGroups:
             where = _in_episode(running, episodes)
             check_finite("observation", raw, where)  # before the policy sees it
             policy_obs = self.pipeline.to_policy(raw, update_stats=True)
-            with th.no_grad():
-                distribution = actor.policy.get_distribution(obs_as_tensor(policy_obs, actor.policy.device))  # type: ignore[arg-type]
-                starts = np.array([not episodes[i].rewards for i in range(n_envs)])
-                actions = noise.sample(distribution, starts, running)
-                log_probs = distribution.log_prob(actions).cpu().numpy()
-            actions_np = actions.cpu().numpy()
+            starts = np.array([not episodes[i].rewards for i in range(n_envs)])
+            actions_np, log_probs = policy_step(actor.policy, policy_obs, noise.sample, starts, running)
             env_actions = actor.env_actions(actions_np)
 
             # Only running members are stepped, through their outermost wrapper (Monitor included) and

@@ -1,5 +1,8 @@
 """Sampling group members from SB3 action distributions, with common random numbers when asked."""
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch as th
 from gymnasium import spaces
@@ -11,6 +14,7 @@ from stable_baselines3.common.distributions import (
     MultiCategoricalDistribution,
 )
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.utils import obs_as_tensor
 
 
 def noise_width(action_space: spaces.Space) -> int:
@@ -43,6 +47,28 @@ def sample_with_noise(distribution: Distribution, uniform: th.Tensor) -> th.Tens
         gaussian = np.sqrt(2.0) * th.erfinv(2.0 * uniform.clamp(1e-7, 1 - 1e-7) - 1.0)
         return normal.mean + normal.stddev * gaussian
     raise ValueError(f"common random numbers are not implemented for {type(distribution).__name__}")
+
+
+def policy_step(
+    policy: ActorCriticPolicy, obs: Any, draw: Callable[..., th.Tensor], *args: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """
+    pi_old's actions at a batch of observations, with their log-probabilities: the one sampling step of every
+    collector (real steps and probe steps alike), without gradients.
+
+    :param policy: pi_old
+    :param obs: Policy observations, [B, *obs_shape] (or dict), numpy
+    :param draw: How actions are drawn from pi_old(.|s), called as ``draw(distribution, *args)``:
+        :func:`sample_with_noise` with uniform numbers (common random numbers), or a :class:`HeldNoise`'s ``sample``
+    :param args: The rest of ``draw``'s arguments
+    :return: The actions as sampled, [B, *action_shape] (Box actions flat, as SB3's ``get_actions``), and
+        log pi_old(a|s), [B]
+    """
+    with th.no_grad():
+        distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))
+        actions = draw(distribution, *args)
+        log_probs = distribution.log_prob(actions)
+    return actions.cpu().numpy(), log_probs.cpu().numpy()
 
 
 def _invert_categorical(probs: th.Tensor, uniform: th.Tensor) -> th.Tensor:

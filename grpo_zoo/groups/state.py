@@ -4,6 +4,7 @@ State groups: branch the env at visited states and score each member's own actio
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,11 +15,22 @@ from stable_baselines3.common.vec_env import VecEnv
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, take
-from grpo_zoo.groups.branching import EnvBrancher
+from grpo_zoo.groups.branching import attach_branchers
 from grpo_zoo.groups.finite import at_rollout_step, check_finite
-from grpo_zoo.groups.runs import EnvSlices, Runs, StepRecorder, Trajectory, first_equal_member, flatten
-from grpo_zoo.groups.sampling import noise_width, sample_members, sample_with_noise
+from grpo_zoo.groups.runs import (
+    EnvSlices,
+    Members,
+    ProbePlan,
+    Roots,
+    Runs,
+    StepRecorder,
+    Trajectory,
+    flatten,
+    plan_probes,
+)
+from grpo_zoo.groups.sampling import noise_width, policy_step, sample_members, sample_with_noise
 from grpo_zoo.groups.vec_obs import ObsPipeline
+from grpo_zoo.rewards import RewardModel
 
 
 class StateGroups:
@@ -70,8 +82,7 @@ class StateGroups:
     def attach(self, env: VecEnv) -> None:
         """Attach a brancher to every env and prove that its snapshots are exact."""
         self.pipeline = ObsPipeline(env)
-        for index in range(env.num_envs):
-            env.set_attr("_grpo_brancher", EnvBrancher(index), indices=[index])
+        attach_branchers(env)
         for index, reason in enumerate(env.env_method("grpo_branch", "verify")):
             if reason is not None:
                 raise ValueError(unbranchable_message(index, reason))
@@ -92,11 +103,7 @@ class StateGroups:
             where = at_rollout_step(t)
             raw = self.pipeline.raw(obs)
             check_finite("observation", raw, where)  # before the policy sees it (the first one, or a reset one)
-            with th.no_grad():
-                distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
-                sampled = sample_with_noise(distribution, noise[t])
-                log_probs = distribution.log_prob(sampled).cpu().numpy()
-            actions = sampled.cpu().numpy()
+            actions, log_probs = policy_step(policy, obs, sample_with_noise, noise[t])
             branch = self._branch_points()
             if branch.any():
                 env.env_method("grpo_branch", "save_root", branch)
@@ -132,140 +139,81 @@ class StateGroups:
         return branch
 
     def _probe(self, actor: Actor, env: VecEnv, trajectory: Trajectory, noise: th.Tensor) -> GroupRollout:
-        """Score the members of every root: read off the real trajectory, or simulated for ``horizon`` steps."""
-        policy, device = actor.policy, actor.policy.device
-        # Roots env by env, each env's in the order it saved them (the order of its brancher's roots)
-        root_env, root_t = (a.astype(int) for a in np.nonzero(np.stack(trajectory.branch).T))
-        n_roots = len(root_t)
-        policy_obs = take(trajectory.stacked("policy_obs"), (root_t, root_env))
-        with th.no_grad():
-            actions, first_log_probs, weights, real_member = sample_members(
-                policy,
-                obs_as_tensor(policy_obs, device),  # type: ignore[arg-type]
-                th.as_tensor(np.stack(trajectory.actions)[root_t, root_env], device=device),
-                self.group_size,
-                self.exhaustive,
-            )
-        group_size = actions.shape[1]
-        member_actions = actions.cpu().numpy()  # [n_roots, G, *action_shape]
-        flat_actions = member_actions.reshape(n_roots * group_size, *member_actions.shape[2:])
-        env_actions = actor.env_actions(flat_actions.astype(policy.action_space.dtype, copy=False))
-        env_actions = env_actions.reshape(n_roots, group_size, *env_actions.shape[1:])
-        representative = first_equal_member(env_actions.reshape(n_roots, group_size, -1))  # whose run each shares
-        distinct = np.any(representative != 0, axis=1)
-        roots = np.arange(n_roots)
-        real_rep = representative[roots, real_member.cpu().numpy()]
-
-        # Runs: the real action's member read off the real trajectory where known, the other representatives of
-        # groups that compare distinct actions simulated
-        real_runs, real_known = self._real_runs(actor, trajectory, root_t, root_env)
-        simulate = (representative == np.arange(group_size)) & distinct[:, None]
-        simulate[roots, real_rep] &= ~real_known
-        # One audit step per env: the real action's member at the env's last root repeats the real step
-        audit_roots = np.flatnonzero(np.r_[root_env[1:] != root_env[:-1], True])
-        audit_only = np.zeros_like(simulate)
-        audit_only[audit_roots, real_rep[audit_roots]] = ~simulate[audit_roots, real_rep[audit_roots]]
-        sim_root, sim_member = np.nonzero(simulate | audit_only)
+        """
+        Score the members of every root, in named steps: draw the members' first actions; read the real action's run
+        off the real trajectory; plan which members to simulate (what is unknown, and one audit per env); simulate
+        them; gather each member's run and score it.
+        """
+        roots = Roots.of(trajectory)
+        members = self._draw_members(actor, roots)
+        real_runs, real_known = self._real_runs(actor, trajectory, roots)
+        plan = plan_probes(members, real_known, roots.env)
         start = time.process_time()
-        sim_runs, probe_steps = self._simulate(
-            actor,
-            env,
-            trajectory,
-            noise,
-            (root_t, root_env),
-            sim_root,
-            env_actions[sim_root, sim_member],
-            member_actions[sim_root, sim_member],
-            audit=sim_member == real_rep[sim_root],
-            audit_only=audit_only[sim_root, sim_member],
-        )
+        simulated, probe_steps = self._simulate(actor, env, trajectory, noise, roots, members, plan)
         probe_cpu_s = time.process_time() - start
-        keep = ~audit_only[sim_root, sim_member]
-        read = np.flatnonzero(real_known & distinct)
-        runs = Runs.concatenate([real_runs.take(read), sim_runs.take(np.flatnonzero(keep))])
-        run_of = np.full((n_roots, group_size), -1)
-        run_of[read, real_rep[read]] = np.arange(len(read))
-        run_of[sim_root[keep], sim_member[keep]] = len(read) + np.arange(int(keep.sum()))
-        run_of = np.take_along_axis(run_of, representative, axis=1)  # members that took the same action share a run
-
-        # Rewards of each member's run, [n_roots, G, H]; a group of one action only scores 0 (nothing to compare)
-        rewards = np.full((n_roots, group_size, self.horizon), np.nan)
-        rewards[run_of >= 0] = runs.rewards[run_of[run_of >= 0]]
-        rewards[~distinct, :, 0] = 0.0
-        returns = discounted_returns_to_go(rewards, actor.gamma)
-        if not self.train_continuations:
-            returns = returns[:, :, :1]
-
-        # Samples: every member's first action; with train_continuations, every later step of its run too
-        first = np.stack([np.repeat(roots, group_size), np.tile(np.arange(group_size), n_roots)], axis=1)
-        index = [np.column_stack([first, np.zeros(len(first), dtype=int)])]
-        obs_index = [first[:, 0]]
-        sample_actions, sample_log_probs = [flat_actions], [first_log_probs.cpu().numpy().reshape(-1)]
-        observations = [policy_obs]
+        runs, run_of = plan.gather(real_runs, simulated)
+        returns = self._member_returns(runs, run_of, plan.distinct, actor.gamma)
+        samples = [_first_actions(roots, members)]
         if self.train_continuations and len(runs.rewards):
-            root, member, step = np.nonzero(~np.isnan(returns[:, :, 1:]))
-            step += 1
-            run = run_of[root, member]
-            index.append(np.stack([root, member, step], axis=1))
-            obs_index.append(n_roots + run * self.horizon + step)
-            sample_actions.append(runs.actions[run, step])
-            sample_log_probs.append(runs.log_probs[run, step])
-            observations.append(flatten(runs.observations, (len(runs.rewards) * self.horizon,)))
+            samples.append(_continuations(runs, run_of, returns, self.horizon))
         return GroupRollout(
-            observations=concatenate(observations),
-            obs_index=np.concatenate(obs_index),
-            actions=np.concatenate(sample_actions),
-            log_probs=np.concatenate(sample_log_probs),
-            index=np.concatenate(index),
+            **_join(samples),
             returns=returns,
-            weights=weights.cpu().numpy(),
-            distinct=distinct,
+            weights=members.weights,
+            distinct=plan.distinct,
             probe_steps=probe_steps,
             probe_cpu_s=probe_cpu_s,
         )
 
-    def _real_runs(
-        self, actor: Actor, trajectory: Trajectory, root_t: np.ndarray, root_env: np.ndarray
-    ) -> tuple["Runs", np.ndarray]:
+    def _draw_members(self, actor: Actor, roots: Roots) -> Members:
+        """Member 0 of every root takes the real env's action, the others their own samples of pi_old (or, exhaustive,
+        every action once): :func:`~grpo_zoo.groups.sampling.sample_members`."""
+        policy = actor.policy
+        with th.no_grad():
+            actions, log_probs, weights, real_member = sample_members(
+                policy,
+                obs_as_tensor(roots.policy_obs, policy.device),  # type: ignore[arg-type]
+                th.as_tensor(roots.real_actions, device=policy.device),
+                self.group_size,
+                self.exhaustive,
+            )
+        member_actions = actions.cpu().numpy()  # [n_roots, G, *action_shape]
+        n_roots, group_size = member_actions.shape[:2]
+        flat_actions = member_actions.reshape(n_roots * group_size, *member_actions.shape[2:])
+        env_actions = actor.env_actions(flat_actions.astype(policy.action_space.dtype, copy=False))
+        return Members(
+            actions=member_actions,
+            env_actions=env_actions.reshape(n_roots, group_size, *env_actions.shape[1:]),
+            log_probs=log_probs.cpu().numpy(),
+            weights=weights.cpu().numpy(),
+            real_member=real_member.cpu().numpy(),
+        )
+
+    def _real_runs(self, actor: Actor, trajectory: Trajectory, roots: Roots) -> tuple[Runs, np.ndarray]:
         """
         The run of the real action's member at each root, read off the real trajectory: known when its horizon (or
         its episode) ends within the rollout and every transition it needs is known.
 
         :return: the runs (one per root), and where they are known [n_roots]
         """
-        n_steps = len(trajectory.dones)
+        step_rewards, usable = _real_step_rewards(actor, trajectory)  # [T, n_envs] each
         dones = np.stack(trajectory.dones)  # [T, n_envs]
-        if actor.reward_model is None:
-            # float32, as a VecEnv's buffers hold them (probes are rounded alike, so both agree exactly)
-            step_rewards = np.stack(trajectory.rewards).astype(np.float32).astype(np.float64)
-            usable = np.ones_like(dones)
-        else:
-            raw_obs, next_raw = trajectory.stacked("raw_obs"), trajectory.stacked("next_raw")
-            env_actions = np.stack(trajectory.env_actions)
-            n_envs = dones.shape[1]
-            flat = (n_steps * n_envs,)
-            step_rewards = actor.reward_model.score(
-                flatten(raw_obs, flat),
-                env_actions.reshape(*flat, *env_actions.shape[2:]),
-                flatten(next_raw, flat),
-                where=lambda i: at_rollout_step(i // n_envs)(i % n_envs),
-            ).reshape(dones.shape)
-            usable = np.stack(trajectory.known)
-        rewards = np.full((len(root_t), self.horizon), np.nan)
-        running = np.ones(len(root_t), dtype=bool)  # not ended yet
-        known = np.ones(len(root_t), dtype=bool)
-        steps = np.minimum(root_t[:, None] + np.arange(self.horizon), n_steps - 1)  # [n_roots, H]
+        n_steps = len(dones)
+        rewards = np.full((len(roots), self.horizon), np.nan)
+        running = np.ones(len(roots), dtype=bool)  # not ended yet
+        known = np.ones(len(roots), dtype=bool)
+        steps = np.minimum(roots.t[:, None] + np.arange(self.horizon), n_steps - 1)  # [n_roots, H]
         for k in range(self.horizon):
-            inside = root_t + k < n_steps
+            inside = roots.t + k < n_steps
             t = steps[:, k]
-            known &= ~running | (inside & usable[t, root_env])
-            rewards[running & inside, k] = step_rewards[t, root_env][running & inside]
-            running &= ~(inside & dones[t, root_env])
+            known &= ~running | (inside & usable[t, roots.env])
+            rewards[running & inside, k] = step_rewards[t, roots.env][running & inside]
+            running &= ~(inside & dones[t, roots.env])
         runs = Runs(rewards)
         if self.train_continuations:
-            runs.observations = take(trajectory.stacked("policy_obs"), (steps, root_env[:, None]))
-            runs.actions = np.stack(trajectory.actions)[steps, root_env[:, None]]
-            runs.log_probs = np.stack(trajectory.log_probs)[steps, root_env[:, None]]
+            runs.observations = take(trajectory.stacked("policy_obs"), (steps, roots.env[:, None]))
+            runs.actions = np.stack(trajectory.actions)[steps, roots.env[:, None]]
+            runs.log_probs = np.stack(trajectory.log_probs)[steps, roots.env[:, None]]
         return runs, known
 
     def _simulate(
@@ -274,80 +222,181 @@ class StateGroups:
         env: VecEnv,
         trajectory: Trajectory,
         noise: th.Tensor,
-        roots: tuple[np.ndarray, np.ndarray],
-        member_root: np.ndarray,
-        first_env_actions: np.ndarray,
-        first_actions: np.ndarray,
-        audit: np.ndarray,
-        audit_only: np.ndarray,
-    ) -> tuple["Runs", int]:
+        roots: Roots,
+        members: Members,
+        plan: ProbePlan,
+    ) -> tuple[Runs, int]:
         """
-        Run members from their roots for ``horizon`` steps, following pi_old with the real steps' noise.
+        Run the plan's simulated members from their roots for ``horizon`` steps (audit-only ones for one step),
+        following pi_old with the real steps' noise (common random numbers).
 
-        :param roots: Step and env of every root (sorted by env)
-        :param member_root: Root of each simulated member (sorted by env, as the roots are)
-        :param first_env_actions: Each member's first action, as the env receives it
-        :param first_actions: The same, as the policy sampled it
-        :param audit: Members that take the real action: their first step must repeat the real one
-        :param audit_only: Members run for that one step only
-        :return: The members' runs and the probe steps taken
+        :param noise: The uniform numbers of every real step (and of the steps past the rollout's end), [T + H, n_envs, width]
+        :return: The simulated members' runs, [n_sim], and the probe steps taken
         """
         assert self.pipeline is not None
-        policy = actor.policy
-        n_members = len(member_root)
+        n_members = len(plan.sim_root)
         runs = Runs(np.full((n_members, self.horizon), np.nan))
         if n_members == 0:
             return runs, 0
-        root_t, root_env = roots
-        m_env, m_t = root_env[member_root], root_t[member_root]
-        # The brancher numbers an env's roots in the order it saved them
-        local_root = member_root - np.searchsorted(root_env, m_env)
+        m_t, m_env = roots.t[plan.sim_root], roots.env[plan.sim_root]
         layout = EnvSlices(m_env, env.num_envs)
         state = take(trajectory.stacked("raw_obs"), (m_t, m_env))
         record = StepRecorder(self.train_continuations)
-        record(take(trajectory.stacked("policy_obs"), (m_t, m_env)), first_actions, np.full(n_members, np.nan))
-        env.env_method("grpo_branch", "start", layout.split(local_root), layout.split(state), indices=layout.envs)
+        record(
+            take(roots.policy_obs, plan.sim_root), members.actions[plan.sim_root, plan.sim_member], np.full(n_members, np.nan)
+        )
+        env.env_method(
+            "grpo_branch", "start", layout.split(roots.local[plan.sim_root]), layout.split(state), indices=layout.envs
+        )
         active = np.ones(n_members, dtype=bool)
-        step_actions, probe_steps = first_env_actions, 0
+        step_actions, probe_steps = members.env_actions[plan.sim_root, plan.sim_member], 0
         for step in range(self.horizon):
-            results = env.env_method(
-                "grpo_branch", "step", layout.split(step_actions), layout.split(active), indices=layout.envs
-            )
-            next_state = concatenate([r[0] for r in results])
-            env_rewards, terminated, truncated = (np.concatenate([r[i] for r in results]) for i in (1, 2, 3))
+            next_state, env_rewards, ended = _step_members(env, layout, step_actions, active, _in_probe(m_env, m_t, step))
             probe_steps += int(active.sum())
-            where = _in_probe(m_env, m_t, step)
-            check_finite("observation", next_state, where)  # members that are not active keep their last one
-            check_finite("reward", env_rewards, where)  # 0 for them
             if step == 0:
-                ended = terminated | truncated
+                audit = plan.audit
                 _audit(trajectory, m_t[audit], m_env[audit], take(next_state, audit), env_rewards[audit], ended[audit])
-                active &= ~audit_only
-            rewards = env_rewards.astype(np.float32).astype(np.float64)
-            if actor.reward_model is not None:
-                rewards = np.zeros(n_members)
-                if active.any():  # none when this rollout's probes were only audits (no group had two actions)
-                    rewards[active] = actor.reward_model.score(
-                        take(state, active),
-                        step_actions[active],
-                        take(next_state, active),
-                        where=_in_probe(m_env[active], m_t[active], step),
-                    )
-            runs.rewards[active, step] = rewards[active]
-            active &= ~(terminated | truncated)
+                active &= ~plan.audit_only
+            if active.any():  # none when this rollout's probes were only audits (no group had two actions)
+                runs.rewards[active, step] = _member_rewards(
+                    actor.reward_model,
+                    take(state, active),
+                    step_actions[active],
+                    take(next_state, active),
+                    env_rewards[active],
+                    where=_in_probe(m_env[active], m_t[active], step),
+                )
+            active &= ~ended
             if step + 1 == self.horizon or not active.any():
                 break
             state = next_state
-            with th.no_grad():
-                policy_obs = self.pipeline.to_policy(state)
-                distribution = policy.get_distribution(obs_as_tensor(policy_obs, policy.device))  # type: ignore[arg-type]
-                uniform = noise[th.as_tensor(m_t + step + 1), th.as_tensor(m_env)]
-                actions = sample_with_noise(distribution, uniform)
-                record(policy_obs, actions.cpu().numpy(), distribution.log_prob(actions).cpu().numpy())
-            step_actions = actor.env_actions(actions.cpu().numpy().astype(policy.action_space.dtype, copy=False))
+            policy_obs = self.pipeline.to_policy(state)
+            uniform = noise[th.as_tensor(m_t + step + 1), th.as_tensor(m_env)]
+            actions, log_probs = policy_step(actor.policy, policy_obs, sample_with_noise, uniform)
+            record(policy_obs, actions, log_probs)
+            step_actions = actor.env_actions(actions.astype(actor.policy.action_space.dtype, copy=False))
         env.env_method("grpo_branch", "clear", indices=layout.envs)
         record.into(runs, self.horizon)
         return runs, probe_steps
+
+    def _member_returns(self, runs: Runs, run_of: np.ndarray, distinct: np.ndarray, gamma: float) -> np.ndarray:
+        """
+        Every member's discounted returns-to-go, [n_roots, G, H] (with ``train_continuations``; else [n_roots, G, 1]),
+        NaN once its run has ended; a group of one action scores 0 (nothing to compare).
+        """
+        rewards = np.full((*run_of.shape, self.horizon), np.nan)
+        rewards[run_of >= 0] = runs.rewards[run_of[run_of >= 0]]
+        rewards[~distinct, :, 0] = 0.0
+        returns = discounted_returns_to_go(rewards, gamma)
+        return returns if self.train_continuations else returns[:, :, :1]
+
+
+@dataclass
+class _Samples:
+    """Training samples, each pointing into a block of observations of its own (see :func:`_join`)."""
+
+    observations: Any  # [n_obs, *obs_shape] (or dict)
+    obs_index: np.ndarray  # [N], rows of ``observations``
+    actions: np.ndarray  # [N, *action_shape], as sampled
+    log_probs: np.ndarray  # [N], log pi_old
+    index: np.ndarray  # [N, 3], (root, member, step) in the returns table
+
+
+def _first_actions(roots: Roots, members: Members) -> _Samples:
+    """Every member's branched action (its step 0); the members of a root share its observation."""
+    n_roots, group_size = members.log_probs.shape
+    root = np.repeat(np.arange(n_roots), group_size)
+    member = np.tile(np.arange(group_size), n_roots)
+    return _Samples(
+        observations=roots.policy_obs,
+        obs_index=root,
+        actions=members.actions.reshape(n_roots * group_size, *members.actions.shape[2:]),
+        log_probs=members.log_probs.reshape(-1),
+        index=np.stack([root, member, np.zeros(len(root), dtype=int)], axis=1),
+    )
+
+
+def _continuations(runs: Runs, run_of: np.ndarray, returns: np.ndarray, horizon: int) -> _Samples:
+    """Every later step of every member's run (pi_old's own actions); the members of one run share its steps."""
+    root, member, step = np.nonzero(~np.isnan(returns[:, :, 1:]))
+    step += 1
+    run = run_of[root, member]
+    return _Samples(
+        observations=flatten(runs.observations, (len(runs.rewards) * horizon,)),  # [n_runs * H, *obs_shape]
+        obs_index=run * horizon + step,
+        actions=runs.actions[run, step],
+        log_probs=runs.log_probs[run, step],
+        index=np.stack([root, member, step], axis=1),
+    )
+
+
+def _join(samples: list[_Samples]) -> dict[str, Any]:
+    """One block of samples, as :class:`GroupRollout` fields: observations concatenated, each index shifted to its row."""
+    offsets = np.cumsum([0] + [_n_rows(s.observations) for s in samples[:-1]])
+    return {
+        "observations": concatenate([s.observations for s in samples]),
+        "obs_index": np.concatenate([offset + s.obs_index for offset, s in zip(offsets, samples, strict=True)]),
+        "actions": np.concatenate([s.actions for s in samples]),
+        "log_probs": np.concatenate([s.log_probs for s in samples]),
+        "index": np.concatenate([s.index for s in samples]),
+    }
+
+
+def _n_rows(obs: Any) -> int:
+    return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+
+
+def _real_step_rewards(actor: Actor, trajectory: Trajectory) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Every real step's reward as members are scored (the env's, or the reward function's), and whether it can be
+    used (a reward function needs the exact next observation: not a normalised terminal one).
+
+    :return: rewards [T, n_envs] (float64), usable [T, n_envs]
+    """
+    dones = np.stack(trajectory.dones)  # [T, n_envs]
+    if actor.reward_model is None:
+        # float32, as a VecEnv's buffers hold them (probes are rounded alike, so both agree exactly)
+        return np.stack(trajectory.rewards).astype(np.float32).astype(np.float64), np.ones_like(dones)
+    n_steps, n_envs = dones.shape
+    flat = (n_steps * n_envs,)
+    env_actions = np.stack(trajectory.env_actions)
+    rewards = actor.reward_model.score(
+        flatten(trajectory.stacked("raw_obs"), flat),
+        env_actions.reshape(*flat, *env_actions.shape[2:]),
+        flatten(trajectory.stacked("next_raw"), flat),
+        where=lambda i: at_rollout_step(i // n_envs)(i % n_envs),
+    )
+    return rewards.reshape(dones.shape), np.stack(trajectory.known)
+
+
+def _step_members(
+    env: VecEnv, layout: EnvSlices, actions: np.ndarray, active: np.ndarray, where: Callable[[int], str]
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """
+    One step of every active member, each in its env's brancher (the others keep their last observation, reward 0).
+
+    :return: next observations [n, *obs_shape] (or dict), the env's rewards [n], whether each episode ended [n]
+    """
+    results = env.env_method("grpo_branch", "step", layout.split(actions), layout.split(active), indices=layout.envs)
+    next_state = concatenate([r[0] for r in results])
+    rewards, terminated, truncated = (np.concatenate([r[i] for r in results]) for i in (1, 2, 3))
+    check_finite("observation", next_state, where)
+    check_finite("reward", rewards, where)
+    return next_state, rewards, terminated | truncated
+
+
+def _member_rewards(
+    reward_model: RewardModel | None,
+    state: Any,
+    actions: np.ndarray,
+    next_state: Any,
+    env_rewards: np.ndarray,
+    where: Callable[[int], str],
+) -> np.ndarray:
+    """A step's rewards of a batch of members, [n]: the env's (float32, as a VecEnv holds them) or the reward function's."""
+    if reward_model is None:
+        return env_rewards.astype(np.float32).astype(np.float64)
+    return reward_model.score(state, actions, next_state, where=where)
 
 
 def _audit(

@@ -6,15 +6,13 @@ every member at the same episode time step. No branching and no shared seed: the
 from typing import Any
 
 import numpy as np
-import torch as th
-from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.finite import at_rollout_step, check_finite
-from grpo_zoo.groups.sampling import HeldNoise, noise_width
+from grpo_zoo.groups.sampling import HeldNoise, noise_width, policy_step
 from grpo_zoo.groups.vec_obs import ObsPipeline, original_rewards
 
 
@@ -75,12 +73,8 @@ class TimeBins:
             where = at_rollout_step(t)
             if t == 0:
                 check_finite("observation", obs, where)  # the first one the policy sees; the others as they arrive
-            with th.no_grad():
-                distribution = policy.get_distribution(obs_as_tensor(obs, policy.device))  # type: ignore[arg-type]
-                starts = np.array([not episode.rewards for episode in self.running])
-                sampled = self.noise.sample(distribution, starts)
-                log_probs = distribution.log_prob(sampled).cpu().numpy()
-            actions = sampled.cpu().numpy()  # as sampled (Box: flat), as the policy trains on them
+            starts = np.array([not episode.rewards for episode in self.running])
+            actions, log_probs = policy_step(policy, obs, self.noise.sample, starts)  # as sampled (Box: flat)
             env_actions = actor.env_actions(actions)  # in the action space's shape, clipped
             raw = pipeline.raw(obs) if pipeline is not None else None
             new_obs, rewards, dones, infos = env.step(env_actions)

@@ -14,11 +14,13 @@ LOSS_WEIGHTINGS = ("step", "run")
 
 
 class GroupSamples(NamedTuple):
-    observations: th.Tensor | dict[str, th.Tensor]
-    actions: th.Tensor
-    old_log_prob: th.Tensor
-    advantages: th.Tensor
-    weights: th.Tensor
+    """A minibatch of B samples, as :func:`~grpo_zoo.grpo.loss.minibatch_loss` takes it."""
+
+    observations: th.Tensor | dict[str, th.Tensor]  # [B, *obs_shape] (or dict)
+    actions: th.Tensor  # [B, *action_shape], as sampled
+    old_log_prob: th.Tensor  # [B], log pi_old
+    advantages: th.Tensor  # [B], each sample's entry of the group advantage table
+    weights: th.Tensor  # [B], its member's weight (not normalised: the loss normalises over the minibatch)
 
 
 class _Part(NamedTuple):

@@ -9,7 +9,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -23,6 +22,7 @@ from grpo_zoo.groups.base import Actor, GroupCollector, GroupRollout, RealStepsC
 from grpo_zoo.groups.registry import make_collector
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
 from grpo_zoo.grpo.checks import check_arguments, check_model_file, check_spaces, warn_on_batch_size
+from grpo_zoo.grpo.loss import LossStats, Objective, minibatch_loss
 from grpo_zoo.rewards import RewardModel, RewardSpec, describe, import_path_of
 from grpo_zoo.schedules import parse_schedule
 
@@ -402,15 +402,20 @@ class GRPO(OnPolicyAlgorithm):
 
     def train(self) -> None:
         """
-        Update the policy on the rollout's group advantages. For each minibatch of samples i with weights w_i
-        (1/G, or pi_old(a_i|s_i) in an exhaustive group, shared by a run's steps with ``loss_weighting="run"``;
-        normalised over the minibatch) and rho_i =
-        pi_theta(a_i|s_i) / pi_old(a_i|s_i)::
+        Update the policy on the rollout's group advantages. The path from scores to the loss:
 
-            L = -sum_i w_i min(rho_i A_i, clip(rho_i, 1 - eps_low, 1 + eps_high) A_i)
-                + beta KL_k3(pi_theta || pi_ref) - c_ent H(pi_theta)
-
-        There is no value loss: the advantages A_i are group-relative scores, not a critic's.
+        1. scores: the group mechanism fills a ``[n_groups, G, T]`` table of each member's discounted returns-to-go
+           (``GroupRollout.returns``, NaN where a member has no step);
+        2. advantages: :func:`~grpo_zoo.advantages.group_advantages` subtracts each step's group baseline and scales
+           the differences (``scale_rewards``); ``collect_rollouts`` reads each sample's entry at its (group, member,
+           step), ``GroupRollout.index``;
+        3. weights: the buffer gives each sample its member's weight (1/G, or pi_old(a|s) in an exhaustive group),
+           shared among a run's steps with ``loss_weighting="run"``;
+        4. loss: :func:`~grpo_zoo.grpo.loss.minibatch_loss` normalises the weights over each minibatch and takes the
+           weighted clipped surrogate, entropy and KL penalty (no value loss: the advantages are not a critic's).
+           The same weights average ``approx_kl`` (which ``target_kl`` compares) and ``clip_fraction``. With
+           ``normalize_advantage`` the minibatch's advantages are divided by their informative ones' root mean
+           square, not re-centred: a sample without signal (advantage 0) keeps 0.
         """
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -423,57 +428,25 @@ class GRPO(OnPolicyAlgorithm):
         if buffer.size == 0:
             return  # no group this rollout (a small `branch_fraction`): nothing to learn from
 
-        entropy_losses, pg_losses, clip_fractions, kl_refs = [], [], [], []
-        approx_kl_divs: list[float] = []
+        objective = Objective(clip_low, clip_high, self.ent_coef, self.beta, self.normalize_advantage)
+        minibatches: list[LossStats] = []
+        approx_kl_divs: list[float] = []  # of the last epoch, as SB3 logs them
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
             for batch in buffer.get(self.batch_size):
-                actions = batch.actions  # [B, *action_shape]
-                if isinstance(self.action_space, spaces.Discrete):
-                    actions = actions.long().flatten()
-                distribution = self.policy.get_distribution(batch.observations)
-                log_prob = distribution.log_prob(actions)  # [B]
-                entropy = distribution.entropy()  # [B], None for distributions without a closed form
-                advantages = batch.advantages  # [B]
-                if self.normalize_advantage and len(advantages) > 1:
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-                weights = batch.weights / batch.weights.sum()  # [B], summing to 1
-
-                # Clipped surrogate with asymmetric bounds (DAPO's clip-higher)
-                log_ratio = log_prob - batch.old_log_prob  # [B]
-                ratio = th.exp(log_ratio)
-                surrogate = th.min(ratio * advantages, th.clamp(ratio, 1 - clip_low, 1 + clip_high) * advantages)
-                policy_loss = -(weights * surrogate).sum()
-                entropy_loss = -(weights * (entropy if entropy is not None else -log_prob)).sum()
-                loss = policy_loss + self.ent_coef * entropy_loss
-
-                if self.ref_policy is not None:
-                    # k3 estimator of KL(pi_theta || pi_ref): r - log r - 1 with r = pi_ref / pi_theta (Schulman)
-                    with th.no_grad():
-                        ref_log_prob = self.ref_policy.get_distribution(batch.observations).log_prob(actions)
-                    log_ref_ratio = ref_log_prob - log_prob  # [B]
-                    kl_ref = (weights * (th.exp(log_ref_ratio) - log_ref_ratio - 1)).sum()
-                    loss = loss + self.beta * kl_ref
-                    kl_refs.append(kl_ref.item())
-
+                loss, stats = minibatch_loss(self.policy, batch, objective, self.ref_policy)
                 if not th.isfinite(loss):
                     raise ValueError(
                         f"GRPO training diverged: the loss is {loss.item()} at update {self._n_updates}. "
                         "Lower `learning_rate`, use `scale_rewards`, or check the reward function for huge values."
                     )
-                pg_losses.append(policy_loss.item())
-                entropy_losses.append(entropy_loss.item())
-                clip_fractions.append(((ratio < 1 - clip_low) | (ratio > 1 + clip_high)).float().mean().item())
-
-                with th.no_grad():
-                    # http://joschu.net/blog/kl-approx.html: E[(rho - 1) - log rho]
-                    approx_kl_div = th.mean((ratio - 1) - log_ratio).item()
-                approx_kl_divs.append(approx_kl_div)
-                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                minibatches.append(stats)
+                approx_kl_divs.append(stats.approx_kl)
+                if self.target_kl is not None and stats.approx_kl > 1.5 * self.target_kl:
                     continue_training = False
                     if self.verbose >= 1:
-                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {stats.approx_kl:.2f}")
                     break
 
                 self.policy.optimizer.zero_grad()
@@ -485,10 +458,11 @@ class GRPO(OnPolicyAlgorithm):
             if not continue_training:
                 break
 
-        self.logger.record("train/entropy_loss", np.mean(entropy_losses) if entropy_losses else np.nan)
-        self.logger.record("train/policy_gradient_loss", np.mean(pg_losses) if pg_losses else np.nan)
-        self.logger.record("train/approx_kl", np.mean(approx_kl_divs) if approx_kl_divs else np.nan)
-        self.logger.record("train/clip_fraction", np.mean(clip_fractions) if clip_fractions else np.nan)
+        kl_refs = [stats.kl_ref for stats in minibatches if stats.kl_ref is not None]
+        self.logger.record("train/entropy_loss", np.mean([stats.entropy_loss for stats in minibatches]))
+        self.logger.record("train/policy_gradient_loss", np.mean([stats.policy_loss for stats in minibatches]))
+        self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
+        self.logger.record("train/clip_fraction", np.mean([stats.clip_fraction for stats in minibatches]))
         self.logger.record("train/loss", loss.item())
         if kl_refs:
             self.logger.record("train/kl_ref", np.mean(kl_refs))
