@@ -7,7 +7,7 @@ SUPERVISION = ("outcome", "process")
 
 # A group whose scores differ by less than this (relative to their magnitude) carries no signal:
 # the differences are floating-point rounding, and scaling them by their std would turn noise into a
-# full-size update (DESIGN.md, mistake 4).
+# full-size update (with two members, any difference scaled by its std is +-0.707).
 ZERO_VARIANCE_RTOL = 1e-6
 
 

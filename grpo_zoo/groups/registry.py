@@ -15,20 +15,16 @@ class GroupMode:
     """
     :param collector: The collector class, built from ``arguments`` and ``seed``
     :param arguments: The GRPO arguments this mechanism reads (the others do not change it)
-    :param summary: One line for the docs and error messages
     """
 
     collector: type
     arguments: tuple[str, ...]
-    summary: str
 
 
 # The arguments and summaries are in grpo_zoo.groups.modes (torch-free, also read by the sampler): only the
 # collector classes are added here
 _COLLECTORS: dict[str, type] = {"state": StateGroups, "episode": EpisodeGroups, "time": TimeBins}
-GROUP_MODES: dict[str, GroupMode] = {
-    name: GroupMode(_COLLECTORS[name], spec.arguments, spec.summary) for name, spec in MODES.items()
-}
+GROUP_MODES: dict[str, GroupMode] = {name: GroupMode(_COLLECTORS[name], spec.arguments) for name, spec in MODES.items()}
 
 
 def make_collector(group_mode: str, arguments: dict[str, Any], seed: int | None) -> GroupCollector:

@@ -39,7 +39,8 @@ class GRPO(OnPolicyAlgorithm):
     At a fraction of the visited states (``group_mode="state"``) the env is branched into G copies that each take
     their own action from pi_old and are scored on their own outcome over a horizon (TRPO's vine); for envs that
     cannot be branched (``group_mode="episode"``), groups of envs reset with a shared seed and compare their
-    episodes.
+    episodes; with ``group_mode="time"`` (GPG), the VecEnv steps as PPO's and every episode of a rollout is compared
+    with the others at the same time step.
     The advantage of a member is its score relative to its group, used in PPO's clipped surrogate with an
     optional KL penalty to a frozen reference policy. There is no value function.
 
@@ -54,7 +55,8 @@ class GRPO(OnPolicyAlgorithm):
         env's reward
     :param reward_weights: One weight per reward function when ``reward_function`` is a list
     :param group_size: Members per group, G >= 2 (ignored with ``exhaustive=True``)
-    :param group_mode: "state" (branched copies of the env at visited states) or "episode"
+    :param group_mode: "state" (branched copies of the env at visited states), "time" (every episode of the rollout
+        compared with the others at the same time step, GPG) or "episode"
         (groups of ``group_size`` envs reset with one seed; ``n_envs`` must be a multiple of ``group_size``)
     :param horizon: State groups: steps scored per copy, the branched action included (then pi_old)
     :param exhaustive: State groups, Discrete actions: score every action once and weight each by
@@ -84,14 +86,15 @@ class GRPO(OnPolicyAlgorithm):
         a rollout whose groups all tie (e.g. every episode timed out alike) is acted on, not trained on
     :param learning_rate: The learning rate, a float or a schedule of the progress remaining (1 to 0)
     :param n_steps: Real steps per env per rollout (episode groups finish their running episodes)
-    :param batch_size: Minibatch size, in group members
+    :param batch_size: Minibatch size, in training samples
     :param n_epochs: Number of epochs over the rollout
     :param gamma: Discount factor of the scores (horizon > 1, process supervision)
     :param clip_range: Lower clip, ratio >= 1 - clip_range; a float or a schedule
     :param clip_range_high: Upper clip, ratio <= 1 + clip_range_high (DAPO's clip-higher); None: ``clip_range``
     :param beta: Weight of the KL penalty to the reference policy (k3 estimator); 0 keeps no reference
     :param ref_update_interval: Refresh the reference policy every this many rollouts
-    :param normalize_advantage: Normalize advantages again per minibatch (as PPO does)
+    :param normalize_advantage: Scale each minibatch's advantages by the root mean square of its nonzero ones, not
+        re-centred as PPO does: a sample without signal keeps advantage 0
     :param ent_coef: Entropy coefficient
     :param max_grad_norm: The maximum value for the gradient clipping
     :param target_kl: Stop the epochs of a rollout early when the approximate KL to pi_old exceeds 1.5 target_kl
