@@ -48,8 +48,8 @@ env, in ``SubprocVecEnv`` workers too.
 it when there is no system ``ffmpeg``.
 
 Imports point down: this module uses :mod:`grpo_zoo.zoo.sampler`, :mod:`grpo_zoo.zoo.studies`,
-:mod:`grpo_zoo.zoo.register`, :mod:`grpo_zoo.zoo.observations` and (once a study runs, it imports torch) :mod:`grpo_zoo.zoo.budget`, never
-``grpo_zoo.tuning``; rl_zoo3 is only touched through the objects it is given.
+:mod:`grpo_zoo.zoo.register`, :mod:`grpo_zoo.zoo.observations` and (once a study runs, it imports torch)
+:mod:`grpo_zoo.zoo.budget`, never ``grpo_zoo.tuning``; rl_zoo3 is only touched through the objects it is given.
 """
 
 import functools
