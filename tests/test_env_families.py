@@ -5,14 +5,18 @@ import gymnasium as gym
 import minigrid
 import numpy as np
 import pytest
+import rl_zoo3.import_envs  # noqa: F401  (the env packages the zoo registers)
+import yaml
 from gymnasium import spaces
 from minigrid.wrappers import FlatObsWrapper
 from stable_baselines3.common.env_util import make_atari_env, make_vec_env
 from stable_baselines3.common.vec_env import VecFrameStack, VecTransposeImage
 
 from grpo_zoo import GRPO
+from grpo_zoo.benchmarking.coverage import ATARI_GAMES, entry_for, env_to_run, ppo_envs
 from grpo_zoo.groups.branching import DeepCopySnapshotter, verify_snapshotter
 from grpo_zoo.zoo.observations import check_observation_space, unsupported_part
+from grpo_zoo.zoo.register import grpo_hyperparams_path
 
 gym.register_envs(minigrid)
 gym.register_envs(ale_py)
@@ -84,3 +88,20 @@ def test_observation_space_checks():
     check_observation_space("X-v0", dict_space, "MultiInputPolicy")
     with pytest.raises(ValueError, match=r"is a Dict \(a, b\), which needs policy 'MultiInputPolicy', got policy='MlpPolicy'"):
         check_observation_space("X-v0", dict_space, "MlpPolicy")
+
+
+def test_every_registered_env_of_the_zoos_ppo_yml_has_a_grpo_entry():
+    # Issue 19: no env of the zoo's ppo.yml falls to `default:` (MuJoCo's -v2/-v4 ids run as the -v5 envs)
+    with open(grpo_hyperparams_path()) as file:
+        entries = yaml.safe_load(file)
+    envs = ppo_envs()
+    assert set(ATARI_GAMES) <= set(envs) and "default" not in envs and "atari" not in envs
+    assert env_to_run("Reacher-v2")[0] == "Reacher-v5"
+    assert env_to_run("Ant-v4")[0] == "Ant-v5"
+    assert env_to_run("CartPole-v1") == ("CartPole-v1", "")
+    assert entry_for("PongNoFrameskip-v4", entries) == "atari"
+    assert entry_for("FrozenLake-v1", entries) == "default"
+    run = [env_to_run(env_id)[0] for env_id in envs]
+    assert {env_id: entry_for(env_id, entries) for env_id in run if env_id and entry_for(env_id, entries) == "default"} == {}
+    # Families whose packages the tests extra installs are all there
+    assert {"PongNoFrameskip-v4", "MiniGrid-ObstructedMaze-2Dlh-v0", "CarRacing-v3", "HumanoidStandup-v5"} <= set(run)
