@@ -28,9 +28,11 @@ class ObsPipeline:
                 self.transforms.append(env)
             elif not isinstance(env, PASS_THROUGH):
                 raise ValueError(
-                    f"GRPO groups cannot replay the observations of VecEnv wrapper {type(env).__name__} "
-                    "(it may keep state, like VecFrameStack): supported wrappers are VecNormalize, VecTransposeImage, "
-                    "VecMonitor and VecCheckNan"
+                    f"GRPO cannot replay the observations of VecEnv wrapper {type(env).__name__} (a wrapper that may "
+                    "keep state, as a frame stack does) for state groups, episode groups or a reward_function: "
+                    "supported wrappers are VecNormalize, VecTransposeImage, VecMonitor and VecCheckNan. Use "
+                    "group_mode='time' with the env's reward, which steps the VecEnv as PPO does and works with any "
+                    "wrapper (the zoo's frame_stack included)."
                 )
             env = env.venv
         # Innermost first, the order in which VecEnv.step applies them

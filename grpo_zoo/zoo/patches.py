@@ -23,7 +23,10 @@ the modules load; :func:`grpo_zoo.zoo.hook.register_grpo` without the ``.pth`` h
   ``sim_steps``, ``real_steps``, ``cpu_seconds``: CPU seconds of training, evaluations excluded, of the trial's
   thread when ``--n-jobs`` > 1);
 - ``read_hyperparameters``: ``-params group_mode:...`` that switches the entry's group mode drops the entry's keys
-  only the other modes read, with one warning naming them (keys given with ``-params`` are kept);
+  only the other modes read, with one warning naming them (keys given with ``-params`` are kept); one env is made
+  with the entry's ``env_wrapper`` (``gym.make`` and the zoo's ``get_wrapper_class``, as ``create_envs`` does) and
+  closed, so that an observation space no SB3 policy takes is GRPO's ``ValueError`` naming the env and the wrapper
+  that fixes it (:mod:`grpo_zoo.zoo.observations`), before the zoo's VecEnvs fail on it;
 - ``hyperparameters_optimization``: while the study runs, ``ALGOS["grpo"]`` is
   :class:`grpo_zoo.zoo.budget.SimulatorBudgetGRPO`, whose training stops once ``num_timesteps +
   num_probe_steps`` reaches the budget of a trial (``-n``, else the YAML ``n_timesteps``) and whose evaluations
@@ -45,8 +48,8 @@ env, in ``SubprocVecEnv`` workers too.
 it when there is no system ``ffmpeg``.
 
 Imports point down: this module uses :mod:`grpo_zoo.zoo.sampler`, :mod:`grpo_zoo.zoo.studies`,
-:mod:`grpo_zoo.zoo.register` and (once a study runs, it imports torch) :mod:`grpo_zoo.zoo.budget`, never
-``grpo_zoo.tuning``; rl_zoo3 is only touched through the objects it is given.
+:mod:`grpo_zoo.zoo.register`, :mod:`grpo_zoo.zoo.observations` and (once a study runs, it imports torch)
+:mod:`grpo_zoo.zoo.budget`, never ``grpo_zoo.tuning``; rl_zoo3 is only touched through the objects it is given.
 """
 
 import functools
@@ -63,6 +66,7 @@ import optuna
 
 from grpo_zoo.groups.modes import MODES, arguments_of_other_modes
 from grpo_zoo.zoo import sampler
+from grpo_zoo.zoo.observations import check_observation_space
 from grpo_zoo.zoo.register import ALGO_NAME, grpo_hyperparams_path
 from grpo_zoo.zoo.studies import StorageError, make_storage, storage_errors, uses_heartbeats, write_plots
 
@@ -232,9 +236,35 @@ def _read_hyperparameters(original: Any) -> Any:
         hyperparams, saved_hyperparams = original(self)
         if self.algo == ALGO_NAME:
             _drop_other_mode_keys(self.custom_hyperparams or {}, hyperparams, saved_hyperparams)
+            _check_observations(self, hyperparams, original.__globals__["get_wrapper_class"])
         return hyperparams, saved_hyperparams
 
     return read_hyperparameters
+
+
+def _check_observations(self: Any, hyperparams: dict[str, Any], get_wrapper_class: Any) -> None:
+    """
+    Make one env as the zoo's ``create_envs`` will (``gym.make`` with ``--env-kwargs``, then the entry's
+    ``env_wrapper``) and check its observation space (:func:`grpo_zoo.zoo.observations.check_observation_space`).
+
+    :param hyperparams: The entry, ``-params`` applied (not changed)
+    :param get_wrapper_class: ``rl_zoo3.utils.get_wrapper_class``, as the zoo's module sees it
+    """
+    import gymnasium as gym
+
+    env_id = self.env_name.gym_id
+    try:
+        env = gym.make(env_id, **(self.env_kwargs or {}))
+        wrapper = get_wrapper_class(dict(hyperparams))
+        if wrapper is not None:
+            env = wrapper(env)
+    except Exception:
+        return  # not a question of spaces: the zoo's own create_envs raises it again, with its traceback
+    try:
+        space = env.observation_space
+    finally:
+        env.close()
+    check_observation_space(env_id, space, hyperparams.get("policy"), str(gym.spec(env_id).entry_point))
 
 
 def _drop_other_mode_keys(custom: dict[str, Any], hyperparams: dict[str, Any], saved_hyperparams: dict[str, Any]) -> None:
