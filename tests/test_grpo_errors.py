@@ -96,8 +96,8 @@ def test_exhaustive_needs_discrete_actions():
         GRPO("MlpPolicy", make_vec_env("Pendulum-v1"), exhaustive=True)
 
 
-def test_unbranchable_env_says_use_episode_groups():
-    with pytest.raises(ValueError, match=r"cannot be branched exactly.*Use group_mode='episode'"):
+def test_unbranchable_env_says_use_time_bins_or_episode_groups():
+    with pytest.raises(ValueError, match=r"cannot be branched exactly.*Use group_mode='time'.*or group_mode='episode'"):
         GRPO("MlpPolicy", make_vec_env("LunarLander-v3", n_envs=1))
 
 

@@ -459,5 +459,6 @@ def unbranchable_message(index: int, reason: str) -> str:
     """The error of an env that state groups cannot branch, with the fix."""
     return (
         f"group_mode='state' branches the env at visited states, but env {index} cannot be branched exactly: "
-        f"{reason}. Use group_mode='episode' (groups of envs reset with a shared seed), which works with any env."
+        f"{reason}. Use group_mode='time' (the env steps as in PPO, episodes compared at the same time step), which "
+        "works with any env and VecEnv wrapper, or group_mode='episode' (groups of envs reset with a shared seed)."
     )
