@@ -132,12 +132,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def base_hyperparams(args: argparse.Namespace) -> dict[str, Any]:
-    """The env's entry of the YAML the study runs with (``default`` when the env has none), with ``-params``."""
-    from grpo_zoo.zoo.register import grpo_hyperparams_path
+    """The env's entry of the YAML the study runs with (``atari`` or ``default`` as the zoo picks), with ``-params``."""
+    from grpo_zoo.zoo.register import grpo_hyperparams_path, zoo_entry_key
 
     with open(args.conf_file or grpo_hyperparams_path()) as file_handler:
         hyperparams_dict = yaml.safe_load(file_handler)
-    hyperparams = dict(hyperparams_dict.get(args.env, hyperparams_dict.get("default", {})))
+    key = zoo_entry_key(hyperparams_dict, args.env)
+    hyperparams = dict(hyperparams_dict[key]) if key is not None else {}
     # -params override the YAML, as in the zoo
     return {**hyperparams, **(args.hyperparams or {})}
 

@@ -105,3 +105,16 @@ def test_every_registered_env_of_the_zoos_ppo_yml_has_a_grpo_entry():
     assert {env_id: entry_for(env_id, entries) for env_id in run if env_id and entry_for(env_id, entries) == "default"} == {}
     # Families whose packages the tests extra installs are all there
     assert {"PongNoFrameskip-v4", "MiniGrid-ObstructedMaze-2Dlh-v0", "CarRacing-v3", "HumanoidStandup-v5"} <= set(run)
+
+
+def test_the_tuner_and_the_benchmark_pick_the_atari_entry_as_the_zoo_does():
+    from pathlib import Path
+
+    from grpo_zoo.benchmarking.config import entry_key
+    from grpo_zoo.zoo.register import grpo_hyperparams_path, zoo_entry_key
+
+    entries = yaml.safe_load(Path(grpo_hyperparams_path()).read_text())
+    assert zoo_entry_key(entries, "BreakoutNoFrameskip-v4") == "atari"
+    assert zoo_entry_key(entries, "CartPole-v1") == "CartPole-v1"
+    assert zoo_entry_key({"default": {}}, "BreakoutNoFrameskip-v4") == "default"
+    assert entry_key(Path(grpo_hyperparams_path()), "PongNoFrameskip-v4") == "atari"

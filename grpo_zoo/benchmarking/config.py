@@ -102,15 +102,18 @@ def zoo_hyperparams_path(algo: str) -> Path:
 
 def entry_key(config: Path, env_id: str) -> str:
     """
-    Which entry of ``config`` serves ``env_id``: its own; else the same env's newest older version (rl-zoo3's
-    ppo.yml has MuJoCo's -v4 entries, and InvertedDoublePendulum's -v2, but none for -v5); else ``default``.
+    Which entry of ``config`` serves ``env_id``: its own (or ``atari``, as the zoo picks); else the same env's newest
+    older version (rl-zoo3's ppo.yml has MuJoCo's -v4 entries, and InvertedDoublePendulum's -v2, but none for -v5);
+    else ``default``.
 
     :return: the key of the entry
     """
     with open(config) as f:
         entries = yaml.safe_load(f) or {}
-    if env_id in entries:
-        return env_id
+    from grpo_zoo.zoo.register import zoo_entry_key
+
+    if zoo_entry_key(entries, env_id) not in (None, "default"):
+        return zoo_entry_key(entries, env_id)  # type: ignore[return-value]
     name, _, version = env_id.rpartition("-v")
     if name and version.isdigit():
         for older in range(int(version) - 1, -1, -1):

@@ -11,8 +11,10 @@ What grpo-zoo changes in rl-zoo3's code is in :mod:`grpo_zoo.zoo.patches`. Every
 Imports: the standard library at import time; GRPO and :mod:`grpo_zoo.zoo.sampler` when registering.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ALGO_NAME = "grpo"
 
@@ -29,6 +31,26 @@ def grpo_hyperparams_path() -> Path:
             return candidate
     # Not found: return the installed location, so rl_zoo3's error message names a meaningful path
     return candidates[0]
+
+
+def zoo_entry_key(entries: Mapping[str, Any], env_id: str) -> str | None:
+    """
+    The key of the YAML entry the zoo trains ``env_id`` with, as ``rl_zoo3.exp_manager`` chooses it: the env's own,
+    else ``atari`` for an ALE env, else ``default``; None if there is none.
+    """
+    if env_id in entries:
+        return env_id
+    if "atari" in entries and _is_atari(env_id):
+        return "atari"
+    return "default" if "default" in entries else None
+
+
+def _is_atari(env_id: str) -> bool:
+    """rl-zoo3's test (``ExperimentManager.is_atari``): the env is made by ALE's ``AtariEnv``."""
+    import gymnasium as gym
+
+    spec = gym.envs.registry.get(env_id)
+    return spec is not None and "AtariEnv" in str(spec.entry_point)
 
 
 def register_algo(utils: ModuleType) -> None:
