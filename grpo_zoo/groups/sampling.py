@@ -141,7 +141,8 @@ class HeldNoise:
 
     def __init__(self, n_envs: int, width: int, hold: int, device: th.device):
         self.hold = hold
-        self.uniform = th.rand(n_envs, width, device=device)
+        # Drawn at the first step (hold=1 draws nothing: SB3's sampling, the same random stream as before)
+        self.uniform = th.zeros(n_envs, width, device=device)
         self.age = np.zeros(n_envs, dtype=int)
 
     def sample(self, distribution: Distribution, episode_starts: np.ndarray, rows: np.ndarray | None = None) -> th.Tensor:
