@@ -209,7 +209,7 @@ class LateNoise(gym.Env):
 
 def test_training_audits_branching_and_stops_when_a_probe_differs_from_the_real_step():
     # The proof at attach steps 3 times after a reset and passes; the noise starts later, during training
-    model = GRPO("MlpPolicy", make_vec_env(LateNoise, n_envs=2, seed=0), group_size=2, n_steps=16, seed=0)
+    model = GRPO("MlpPolicy", make_vec_env(LateNoise, n_envs=2, seed=0), group_mode="state", group_size=2, n_steps=16, seed=0)
     with pytest.raises(ValueError, match=r"env \d cannot be branched exactly: a probe that took the real env's action"):
         model.learn(64)
 
@@ -224,7 +224,7 @@ def test_interrupted_probes_leave_the_real_env_where_training_left_it():
         return next_state[:, 3:4] * 0
 
     venv = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    model = GRPO("MlpPolicy", venv, reward_function=interrupting_reward, horizon=3, n_steps=8, seed=0)
+    model = GRPO("MlpPolicy", venv, group_mode="state", reward_function=interrupting_reward, horizon=3, n_steps=8, seed=0)
     with pytest.raises(KeyboardInterrupt):
         model.learn(64)
     # The real envs stand where the last real step left them: their observation is the model's last one
@@ -240,7 +240,15 @@ def test_the_real_trajectory_is_the_real_actions_member(env_id, monkeypatch):
     gives exactly the score read off the real trajectory, so that member need not be simulated."""
 
     def scores(simulate_real):
-        model = GRPO("MlpPolicy", make_vec_env(env_id, n_envs=2, seed=0), group_size=3, horizon=6, n_steps=32, seed=0)
+        model = GRPO(
+            "MlpPolicy",
+            make_vec_env(env_id, n_envs=2, seed=0),
+            group_mode="state",
+            group_size=3,
+            horizon=6,
+            n_steps=32,
+            seed=0,
+        )
         if simulate_real:
             real_runs = model.groups._real_runs
             monkeypatch.setattr(model.groups, "_real_runs", lambda *a: (real_runs(*a)[0], np.zeros(64, bool)))
@@ -265,6 +273,7 @@ def test_continuations_are_pi_old_samples_scored_from_their_step_on(env_id, monk
     model = GRPO(
         "MlpPolicy",
         make_vec_env(env_id, n_envs=2, seed=0),
+        group_mode="state",
         group_size=4,
         horizon=8,
         branch_fraction=0.25,
@@ -283,7 +292,7 @@ def test_continuations_are_pi_old_samples_scored_from_their_step_on(env_id, monk
     # Every sample sits where its member's run has a return
     assert not np.isnan(rollout.returns[tuple(rollout.index.T)]).any()
     # pi_old of the first rollout is the initial policy: a second model built with the same seed has it
-    pi_old = GRPO("MlpPolicy", make_vec_env(env_id, n_envs=2, seed=0), n_steps=32, seed=0).policy
+    pi_old = GRPO("MlpPolicy", make_vec_env(env_id, n_envs=2, seed=0), group_mode="state", n_steps=32, seed=0).policy
     actions = th.as_tensor(rollout.actions)
     with th.no_grad():
         distribution = pi_old.get_distribution(th.as_tensor(rollout.observations[rollout.obs_index]))

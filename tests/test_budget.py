@@ -17,7 +17,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # State groups on CartPole: 2 envs, half the states branched, runs of 4 steps
 N_ENVS, N_STEPS = 2, 16
-STATE_GROUPS = {"group_size": 4, "horizon": 4, "branch_fraction": 0.5, "n_steps": N_STEPS, "batch_size": 32, "n_epochs": 1}
+STATE_GROUPS = {
+    "group_mode": "state", "group_size": 4, "horizon": 4, "branch_fraction": 0.5, "n_steps": N_STEPS, "batch_size": 32,
+    "n_epochs": 1,
+}  # fmt: skip
 # At most one rollout more than the budget (CartPole: 2 distinct first actions)
 ROLLOUT = rollout_sim_steps({"n_envs": N_ENVS, **STATE_GROUPS}, 2, N_STEPS)
 BUDGET = 2000
@@ -118,7 +121,8 @@ def test_schedules_decay_over_the_simulator_budget():
     from grpo_zoo.zoo.budget import SimulatorBudget
 
     model = GRPO(
-        "MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2, seed=0), group_size=4, horizon=4, n_steps=16, n_epochs=1,
+        "MlpPolicy", make_vec_env("Pendulum-v1", n_envs=2, seed=0), group_mode="state",
+        group_size=4, horizon=4, n_steps=16, n_epochs=1,
         learning_rate=lambda progress: progress * 1e-3, seed=0,
     )  # fmt: skip
     model.learn(1_000, callback=SimulatorBudget(1_000))

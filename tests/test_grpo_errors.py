@@ -93,12 +93,12 @@ def test_unsupported_action_space():
 
 def test_exhaustive_needs_discrete_actions():
     with pytest.raises(ValueError, match=r"`exhaustive=True` enumerates a Discrete action space"):
-        GRPO("MlpPolicy", make_vec_env("Pendulum-v1"), exhaustive=True)
+        GRPO("MlpPolicy", make_vec_env("Pendulum-v1"), group_mode="state", exhaustive=True)
 
 
 def test_unbranchable_env_says_use_time_bins_or_episode_groups():
     with pytest.raises(ValueError, match=r"cannot be branched exactly.*Use group_mode='time'.*or group_mode='episode'"):
-        GRPO("MlpPolicy", make_vec_env("LunarLander-v3", n_envs=1))
+        GRPO("MlpPolicy", make_vec_env("LunarLander-v3", n_envs=1), group_mode="state")
 
 
 def test_stateful_wrapper_is_refused_in_state_mode():
@@ -106,12 +106,12 @@ def test_stateful_wrapper_is_refused_in_state_mode():
         "CartPole-v1", n_envs=1, wrapper_class=gym.wrappers.FrameStackObservation, wrapper_kwargs={"stack_size": 2}
     )
     with pytest.raises(ValueError, match=r"wrapper FrameStackObservation may keep state.*group_mode='episode'"):
-        GRPO("MlpPolicy", env)
+        GRPO("MlpPolicy", env, group_mode="state")
 
 
 def test_non_finite_reward_during_training_is_a_clear_error(cartpole):
     NAN_AFTER["calls"] = 0
-    model = GRPO("MlpPolicy", cartpole, reward_function=reward_nan_later, n_steps=8)
+    model = GRPO("MlpPolicy", cartpole, group_mode="state", reward_function=reward_nan_later, n_steps=8)
     with pytest.raises(ValueError, match=r"reward_nan_later returned a non-finite value \(inf\) in a probe of env \d"):
         model.learn(64)
 
@@ -164,7 +164,7 @@ def test_non_finite_env_value_names_env_and_step(group_mode, place, what):
 def test_non_finite_reward_in_a_probe_names_env_and_step():
     # The real env never reaches step 6 in this rollout of 4 steps; the probes from its last root (horizon 4) do
     env = DummyVecEnv([lambda: NonFiniteEnv(at=6, value=float("inf"))])
-    model = GRPO("MlpPolicy", env, exhaustive=True, horizon=4, n_steps=4, batch_size=8, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="state", exhaustive=True, horizon=4, n_steps=4, batch_size=8, seed=0)
     message = r"non-finite reward, inf, in a probe of env 0 branched at rollout step 3, at its step 2"
     with pytest.raises(ValueError, match=message):
         model.learn(4)
@@ -172,9 +172,9 @@ def test_non_finite_reward_in_a_probe_names_env_and_step():
 
 def test_critic_arguments_warn_once_and_unknown_ones_fail(cartpole):
     with pytest.warns(UserWarning, match=r"critic-free: clip_range_vf, gae_lambda, vf_coef have no effect"):
-        GRPO("MlpPolicy", cartpole, vf_coef=0.5, gae_lambda=0.95, clip_range_vf=None)
+        GRPO("MlpPolicy", cartpole, group_mode="state", vf_coef=0.5, gae_lambda=0.95, clip_range_vf=None)
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\): n_critics"):
-        GRPO("MlpPolicy", cartpole, n_critics=2)
+        GRPO("MlpPolicy", cartpole, group_mode="state", n_critics=2)
 
 
 def test_sb3_grpo_example_reward_triggers_the_zero_variance_warning(cartpole):
@@ -182,14 +182,16 @@ def test_sb3_grpo_example_reward_triggers_the_zero_variance_warning(cartpole):
     def cartpole_reward_fn(state, action, next_state):
         return (1.0 - th.abs(next_state[:, 2]) - 0.1 * th.abs(next_state[:, 0])).unsqueeze(-1)
 
-    model = GRPO("MlpPolicy", cartpole, reward_function=cartpole_reward_fn, n_steps=16, n_epochs=1, seed=0)
+    model = GRPO("MlpPolicy", cartpole, group_mode="state", reward_function=cartpole_reward_fn, n_steps=16, n_epochs=1, seed=0)
     with pytest.warns(UserWarning, match=r"cannot tell the group's actions apart"):
         model.learn(32)
     assert model.logger.name_to_value["train/policy_gradient_loss"] == 0.0
 
 
 def test_velocity_aware_reward_does_not_warn(cartpole):
-    model = GRPO("MlpPolicy", cartpole, reward_function="reward_fns.cartpole:reward", n_steps=16, n_epochs=1, seed=0)
+    model = GRPO(
+        "MlpPolicy", cartpole, group_mode="state", reward_function="reward_fns.cartpole:reward", n_steps=16, n_epochs=1, seed=0
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*cannot tell the group's actions apart.*")
         model.learn(32)
@@ -201,4 +203,4 @@ def test_batch_size_larger_than_a_rollout_warns_as_in_ppo(cartpole):
         GRPO("MlpPolicy", cartpole, group_mode="episode", group_size=2, n_steps=32, batch_size=512)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*larger than a rollout.*")
-        GRPO("MlpPolicy", cartpole, group_size=4, n_steps=32, batch_size=256)  # 32 x 2 envs x 4 members
+        GRPO("MlpPolicy", cartpole, group_mode="state", group_size=4, n_steps=32, batch_size=256)  # 32 x 2 envs x 4 members

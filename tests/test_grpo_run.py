@@ -99,7 +99,14 @@ def test_action_spaces_as_sb3_tests_them(model_class, env):
 
 
 def test_dict_observations_with_multi_input_policy():
-    model = GRPO("MultiInputPolicy", make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0), n_steps=8, batch_size=16, n_epochs=1)
+    model = GRPO(
+        "MultiInputPolicy",
+        make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0),
+        group_mode="state",
+        n_steps=8,
+        batch_size=16,
+        n_epochs=1,
+    )
     model.learn(16)
     # At most G - 1 = 3 probes per real step (the real action's member is the real step), plus 1 audit step per env
     assert 0 < model.num_probe_steps <= 16 * 3 + 2
@@ -116,7 +123,16 @@ def test_cnn_policy_on_images():
 
 def test_logs_grpo_and_sb3_keys():
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    model = GRPO("MlpPolicy", env, reward_function="reward_fns.cartpole:reward", beta=0.1, n_steps=64, n_epochs=2, seed=0)
+    model = GRPO(
+        "MlpPolicy",
+        env,
+        group_mode="state",
+        reward_function="reward_fns.cartpole:reward",
+        beta=0.1,
+        n_steps=64,
+        n_epochs=2,
+        seed=0,
+    )
     model.learn(256)
     logged = model.logger.name_to_value
     keys = ["train/policy_gradient_loss", "train/approx_kl", "train/clip_fraction", "train/entropy_loss"]
@@ -137,6 +153,7 @@ def test_schedules_never_go_negative_when_the_last_rollout_overshoots():
     model = GRPO(
         "MlpPolicy",
         env,
+        group_mode="state",
         reward_function="reward_fns.cartpole:reward",
         learning_rate=linear,
         clip_range=lambda progress: progress * 0.2,
@@ -153,7 +170,7 @@ def test_schedules_never_go_negative_when_the_last_rollout_overshoots():
 
 def test_probe_steps_counted_apart_from_real_steps():
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    model = GRPO("MlpPolicy", env, group_size=3, horizon=2, n_steps=16, n_epochs=1, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="state", group_size=3, horizon=2, n_steps=16, n_epochs=1, seed=0)
     model.learn(32)
     assert model.num_timesteps == 32
     # Each simulated member takes up to 2 probe steps (fewer if it terminates); the real action's member is
@@ -164,7 +181,7 @@ def test_probe_steps_counted_apart_from_real_steps():
 
 def test_exhaustive_groups_probe_every_action_once():
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    model = GRPO("MlpPolicy", env, exhaustive=True, n_steps=16, n_epochs=1, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="state", exhaustive=True, n_steps=16, n_epochs=1, seed=0)
     model.learn(32)
     # One probe for the action the real env did not take (horizon 1 always ends within the rollout), and one audit
     # step per env
@@ -173,7 +190,7 @@ def test_exhaustive_groups_probe_every_action_once():
 
 def test_subproc_vec_env_and_vec_normalize():
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv))
-    model = GRPO("MlpPolicy", env, horizon=2, n_steps=16, n_epochs=1, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="state", horizon=2, n_steps=16, n_epochs=1, seed=0)
     model.learn(64)
     assert model.num_timesteps == 64
     assert env.obs_rms.count > 64  # normalisation statistics come from real steps
@@ -226,7 +243,7 @@ def test_reward_function_sees_unnormalised_observations():
         return th.zeros(len(state), 1)
 
     env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
-    model = GRPO("MlpPolicy", env, reward_function=spy_reward, n_steps=8, n_epochs=1, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="state", reward_function=spy_reward, n_steps=8, n_epochs=1, seed=0)
     model.learn(16)
     state, action, next_state = seen[-1]
     # Every simulated member of the rollout's groups at once
@@ -238,13 +255,13 @@ def test_reward_function_sees_unnormalised_observations():
 
 
 def test_gym_env_id_and_single_env():
-    model = GRPO("MlpPolicy", "CartPole-v1", n_steps=8, n_epochs=1)
+    model = GRPO("MlpPolicy", "CartPole-v1", group_mode="state", n_steps=8, n_epochs=1)
     model.learn(8)
     assert model.n_envs == 1
 
 
 def test_predict_works_after_training():
-    model = GRPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1, seed=0), n_steps=8, n_epochs=1)
+    model = GRPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1, seed=0), group_mode="state", n_steps=8, n_epochs=1)
     model.learn(8)
     action, _ = model.predict(gym.make("CartPole-v1").reset(seed=0)[0], deterministic=True)
     assert action in (0, 1)
@@ -289,7 +306,9 @@ def test_reward_function_rollout_where_no_group_has_two_actions():
     # No group is worth a probe, only the audits step: the reward function is not called on zero members
     env = PinnedAction(gym.make("MountainCarContinuous-v0"))
     reward_function = "reward_fns.mountain_car_continuous:reward"
-    model = GRPO("MlpPolicy", env, group_size=4, n_steps=32, batch_size=32, reward_function=reward_function, seed=0)
+    model = GRPO(
+        "MlpPolicy", env, group_mode="state", group_size=4, n_steps=32, batch_size=32, reward_function=reward_function, seed=0
+    )
     model.learn(64)
     assert model.num_timesteps == 64 and model.num_probe_steps == 2  # one audit step per rollout
 

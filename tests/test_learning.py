@@ -18,7 +18,7 @@ def evaluate(model, env, n_episodes=5):
 def test_cartpole_state_groups_velocity_aware_reward():
     env = make_vec_env("CartPole-v1", n_envs=4, seed=0)
     model = GRPO(
-        "MlpPolicy", env, reward_function="reward_fns.cartpole:reward", group_size=4, horizon=1,
+        "MlpPolicy", env, group_mode="state", reward_function="reward_fns.cartpole:reward", group_size=4, horizon=1,
         n_steps=32, batch_size=256, n_epochs=10, learning_rate=1e-3, seed=0,
     )  # fmt: skip
     model.learn(5_000)
@@ -38,13 +38,15 @@ def test_cartpole_episode_groups_env_reward():
 @pytest.mark.parametrize("exhaustive", [False, True])
 def test_identity_discrete(exhaustive):
     env = make_vec_env(lambda: IdentityEnv(4), n_envs=2, seed=0)
-    model = GRPO("MlpPolicy", env, exhaustive=exhaustive, n_steps=32, batch_size=64, learning_rate=3e-3, seed=0)
+    model = GRPO(
+        "MlpPolicy", env, group_mode="state", exhaustive=exhaustive, n_steps=32, batch_size=64, learning_rate=3e-3, seed=0
+    )
     model.learn(600)
     assert evaluate(model, Monitor(IdentityEnv(4)), n_episodes=10) >= 90  # 100 = always right
 
 
 def test_identity_continuous():
     env = make_vec_env(lambda: IdentityEnvBox(eps=0.5), n_envs=2, seed=0)
-    model = GRPO("MlpPolicy", env, group_size=8, n_steps=32, batch_size=128, learning_rate=3e-3, seed=0)
+    model = GRPO("MlpPolicy", env, group_mode="state", group_size=8, n_steps=32, batch_size=128, learning_rate=3e-3, seed=0)
     model.learn(1_000)
     assert evaluate(model, Monitor(IdentityEnvBox(eps=0.5)), n_episodes=10) >= 90

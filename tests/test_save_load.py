@@ -17,6 +17,7 @@ def parameters(model):
 
 def make_model(reward_function="reward_fns.cartpole:reward", seed=0, **kwargs):
     env = make_vec_env("CartPole-v1", n_envs=2, seed=seed)
+    kwargs.setdefault("group_mode", "state")
     return GRPO("MlpPolicy", env, reward_function=reward_function, n_steps=16, n_epochs=2, seed=seed, **kwargs)
 
 
@@ -108,7 +109,7 @@ def test_model_loads_to_predict_where_its_reward_module_is_missing(tmp_path, mon
 def test_state_group_model_loads_with_an_env_it_cannot_branch(tmp_path):
     from stable_baselines3.common.envs import IdentityEnv
 
-    model = GRPO("MlpPolicy", make_vec_env(lambda: IdentityEnv(4), n_envs=1), n_steps=8, batch_size=32)
+    model = GRPO("MlpPolicy", make_vec_env(lambda: IdentityEnv(4), n_envs=1), group_mode="state", n_steps=8, batch_size=32)
     model.save(tmp_path / "model.zip")
 
     class Unbranchable(IdentityEnv):
@@ -133,7 +134,14 @@ def exhaustive_model(env_seed=0):
     # audit step per env: 16 x 2 + 2 = 34 probe steps per rollout, whatever the policy
     env = make_vec_env("CartPole-v1", n_envs=2, seed=env_seed)
     return GRPO(
-        "MlpPolicy", env, reward_function="reward_fns.cartpole:reward", exhaustive=True, n_steps=16, n_epochs=1, seed=0
+        "MlpPolicy",
+        env,
+        group_mode="state",
+        reward_function="reward_fns.cartpole:reward",
+        exhaustive=True,
+        n_steps=16,
+        n_epochs=1,
+        seed=0,
     )
 
 

@@ -144,6 +144,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where finished runs of other algorithms (the zoo's PPO, ARS, ...) are kept and reused from "
         f"(default {REFERENCE_DIR}); `--reference-dir ''` runs and keeps nothing there",
     )
+    parser.add_argument(
+        "--kept-references-only",
+        action="store_true",
+        help="reference rows (the zoo's PPO, ARS, ...) only from --reference-dir: seeds without a kept run are left out",
+    )
     parser.add_argument("--replot", action="store_true", help="only rebuild tables and plots from OUT/runs/")
     return parser.parse_args(argv)
 
@@ -477,6 +482,9 @@ def main(argv: list[str] | None = None) -> None:
             result_path.write_text(json.dumps(kept, indent=1))
             results.append(kept)
             print(f"[{i}/{len(specs)}] {run_name(spec)}: {status_line(kept)} (kept in {kept['reference']})", flush=True)
+            continue
+        if references and args.kept_references_only:
+            print(f"[{i}/{len(specs)}] {run_name(spec)}: left out (no kept reference run)", flush=True)
             continue
         start = time.perf_counter()
         result = run_in_subprocess(spec, out)

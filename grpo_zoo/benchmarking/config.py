@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from grpo_zoo.groups.modes import MODES
+from grpo_zoo.groups.modes import DEFAULT_GROUP_MODE, MODES
 
 # Deterministic-evaluation targets of issues 4 and 10 (CartPole: 475, the "solved" level used by issue 2) and
 # issue 11's MuJoCo targets.
@@ -163,7 +163,7 @@ def to_env_reward(hyperparams: dict[str, Any], env_id: str) -> dict[str, Any]:
     if hyperparams.get("reward_function") is None:
         return dict(hyperparams)
     new = {key: value for key, value in hyperparams.items() if key not in REWARD_KEYS}
-    if new.get("group_mode", "state") == "state" and int(new.get("horizon", 1)) == 1:
+    if new.get("group_mode", DEFAULT_GROUP_MODE) == "state" and int(new.get("horizon", 1)) == 1:
         new["horizon"] = ENV_REWARD_HORIZONS.get(env_id, DEFAULT_ENV_REWARD_HORIZON)
     return new
 

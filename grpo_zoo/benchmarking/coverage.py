@@ -24,6 +24,7 @@ from pathlib import Path
 import gymnasium as gym
 import yaml
 
+from grpo_zoo.groups.modes import DEFAULT_GROUP_MODE
 from grpo_zoo.zoo.register import grpo_hyperparams_path
 
 # The zoo's `atari:` family, by the games of its documentation
@@ -122,7 +123,7 @@ def coverage(envs: list[str], n_timesteps: int) -> list[Row]:
             row = Row(ppo_env, env_id)
             if env_id:
                 row.entry = entry_for(env_id, entries)
-                row.group_mode = entries.get(row.entry, {}).get("group_mode", "state")
+                row.group_mode = entries.get(row.entry, {}).get("group_mode", DEFAULT_GROUP_MODE)
                 row.trains = train(env_id, n_timesteps, log_folder)
             if note:
                 row.trains = f"{row.trains} ({note})" if row.trains else note

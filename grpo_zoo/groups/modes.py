@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
+# GRPO's group mode when none is given: time bins work with any env and VecEnv wrapper and learn from the env reward
+DEFAULT_GROUP_MODE = "time"
+
 # GRPO arguments about the later steps of a run: how they are ranked and how much each weighs
 LATER_STEP_ARGUMENTS = ("supervision", "loss_weighting")
 

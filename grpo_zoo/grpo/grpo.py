@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import group_advantages, zero_variance_mask
 from grpo_zoo.groups.base import Actor, GroupCollector, GroupRollout, RealStepsCallback
+from grpo_zoo.groups.modes import DEFAULT_GROUP_MODE
 from grpo_zoo.groups.registry import make_collector
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
 from grpo_zoo.grpo.checks import check_arguments, check_model_file, check_spaces, warn_on_batch_size
@@ -124,19 +125,19 @@ class GRPO(OnPolicyAlgorithm):
         reward_function: RewardSpec = None,
         reward_weights: list[float] | None = None,
         group_size: int = 4,
-        group_mode: str = "state",
+        group_mode: str = DEFAULT_GROUP_MODE,
         horizon: int = 1,
         exhaustive: bool = False,
         branch_fraction: float = 1.0,
         train_continuations: bool = False,
-        noise_hold: int = 1,
+        noise_hold: int = 2,
         supervision: str = "process",
         loss_weighting: str = "step",
         scale_rewards: str = "none",
         leave_one_out: bool = False,
         dynamic_sampling: bool = False,
         learning_rate: float | Schedule = 3e-4,
-        n_steps: int = 64,
+        n_steps: int = 2048,
         batch_size: int = 64,
         n_epochs: int = 10,
         gamma: float = 0.99,

@@ -14,7 +14,7 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from grpo_zoo.groups.modes import MODES, arguments_in_effect, LATER_STEP_ARGUMENTS
+from grpo_zoo.groups.modes import DEFAULT_GROUP_MODE, MODES, arguments_in_effect, LATER_STEP_ARGUMENTS
 from grpo_zoo.schedules import LINEAR_PREFIX, initial_value, linear_schedule_string
 from grpo_zoo.zoo.sampler import convert_grpo_params
 from grpo_zoo.zoo.studies import importance_evaluator, tuned_params, write_plots
@@ -57,7 +57,7 @@ def best_yaml_entry(study: optuna.Study, env_id: str, base_hyperparams: dict[str
     tuned = convert_grpo_params(best.params)
     hyperparams = {**base_hyperparams, **tuned}
     # Keys of the other group modes (and `supervision` without later steps to rank) have no effect: leave them out
-    group_mode = hyperparams.get("group_mode", "state")
+    group_mode = hyperparams.get("group_mode", DEFAULT_GROUP_MODE)
     known = {*(name for spec in MODES.values() for name in spec.arguments), *LATER_STEP_ARGUMENTS}
     unused = known - set(arguments_in_effect(group_mode, hyperparams))
     hyperparams = {key: value for key, value in hyperparams.items() if key not in unused}

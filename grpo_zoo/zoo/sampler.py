@@ -50,7 +50,7 @@ from typing import Any
 
 import optuna
 
-from grpo_zoo.groups.modes import MODES, arguments_in_effect
+from grpo_zoo.groups.modes import DEFAULT_GROUP_MODE, MODES, arguments_in_effect
 from grpo_zoo.schedules import initial_value, linear_schedule_string, parse_schedule
 
 # Keys of the search space. A key given on the command line (``-params group_size:4``) is frozen:
@@ -165,7 +165,7 @@ def _rollout_size(params: Mapping[str, Any], group_size: int, n_steps: int) -> i
     (``group_size`` unused).
     """
     n_envs = int(params.get("n_envs", 1))
-    if params.get("group_mode", "state") == "state":
+    if params.get("group_mode", DEFAULT_GROUP_MODE) == "state":
         roots = max(1, int(n_steps * n_envs * float(params.get("branch_fraction", 1.0))))
         steps_per_member = int(params.get("horizon", 1)) if params.get("train_continuations", False) else 1
         return roots * group_size * steps_per_member
@@ -185,7 +185,7 @@ def rollout_sim_steps(params: Mapping[str, Any], members: int, n_steps: int) -> 
     :param n_steps: real steps per env
     """
     n_envs = int(params.get("n_envs", 1))
-    if params.get("group_mode", "state") != "state":
+    if params.get("group_mode", DEFAULT_GROUP_MODE) != "state":
         return n_steps * n_envs
     roots = math.ceil(n_steps * float(params.get("branch_fraction", 1.0)))
     return n_envs * (n_steps + roots * members * int(params.get("horizon", 1)) + 1)
@@ -467,7 +467,7 @@ def sample_grpo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     yaml_hyperparams = context.get("hyperparams") or {}
     raw_fixed = context.get("fixed") or {}
     space = _Space(trial, {key: value for key, value in raw_fixed.items() if key in TUNABLE_KEYS})
-    group_mode = yaml_hyperparams.get("group_mode", "state")
+    group_mode = yaml_hyperparams.get("group_mode", DEFAULT_GROUP_MODE)
     exhaustive = bool(raw_fixed.get("exhaustive", yaml_hyperparams.get("exhaustive", False)))
     distinct_actions = context.get("distinct_actions")
 
