@@ -22,6 +22,19 @@ def zero_variance_mask(scores: np.ndarray) -> np.ndarray:
     return _equal_up_to_rounding(scores[:, :, None], ~np.isnan(scores[:, :, None]))[:, 0]
 
 
+def carries_signal(returns: np.ndarray) -> bool:
+    """
+    Whether any comparison of a table of returns-to-go can rank its members: some (group, step) with at least two
+    members alive whose returns differ by more than rounding.
+
+    :param returns: Returns-to-go, shape (n_groups, G, T), NaN where a member has no step
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    alive = ~np.isnan(returns)
+    compared = alive.sum(axis=1) >= 2  # [n_groups, T]
+    return bool(np.any(compared & ~_equal_up_to_rounding(np.where(alive, returns, 0.0), alive)))
+
+
 def _equal_up_to_rounding(returns: np.ndarray, alive: np.ndarray) -> np.ndarray:
     """[n_groups, G, T] -> [n_groups, T]: the alive members' values differ by rounding at most."""
     spread = np.where(alive, returns, -np.inf).max(axis=1) - np.where(alive, returns, np.inf).min(axis=1)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
-from grpo_zoo.advantages import discounted_returns_to_go
+from grpo_zoo.advantages import carries_signal, discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.branching import attach_branchers
@@ -41,14 +41,17 @@ class EpisodeGroups:
     the same step, so their partial returns compare fairly).
 
     :param group_size: G, members per group; ``n_envs`` must be a multiple of it
-    :param noise_hold: Steps for which a member keeps the random number its actions are drawn from (each action still
-        a sample of pi_old(.|s), but persistent: see :class:`~grpo_zoo.groups.sampling.HeldNoise`); 1 draws each anew
+    :param noise_hold: After a rollout without signal (every group tied), the steps for which a member keeps the
+        random number its actions are drawn from (each action still a sample of pi_old(.|s), but persistent: see
+        :class:`~grpo_zoo.groups.sampling.HeldNoise`); once rollouts carry signal, every action is drawn anew. 1 never
+        holds
     :param seed: Seed of the shared reset seeds
     """
 
     def __init__(self, group_size: int, noise_hold: int = 1, seed: int | None = None):
         self.group_size = group_size
         self.noise_hold = noise_hold
+        self.explore = True  # the last rollout carried no signal: hold the noise
         self.seed_rng = np.random.default_rng(seed)
         self.pipeline: ObsPipeline | None = None
         self.has_time_limit = True
@@ -86,7 +89,8 @@ class EpisodeGroups:
         alive = np.zeros(n_envs, dtype=bool)
         for group in range(n_envs // group_size):
             self._reset_group(env, group, raw_obs, episodes, alive)
-        noise = HeldNoise(n_envs, noise_width(actor.policy.action_space), self.noise_hold, actor.policy.device)
+        hold = self.noise_hold if self.explore else 1
+        noise = HeldNoise(n_envs, noise_width(actor.policy.action_space), hold, actor.policy.device)
 
         while alive.any():
             running = np.flatnonzero(alive)
@@ -132,7 +136,10 @@ class EpisodeGroups:
                     finished.append([episodes[i] for i in members])
                     if collected < budget:
                         self._reset_group(env, group, raw_obs, episodes, alive)
-        return self._rollout(finished, actor.gamma)
+        rollout = self._rollout(finished, actor.gamma)
+        if len(rollout.returns):  # a rollout in which no episode ended says nothing either way
+            self.explore = not carries_signal(rollout.returns)
+        return rollout
 
     def _reset_group(self, env: VecEnv, group: int, raw_obs: list[Any], episodes: list[_Episode], alive: np.ndarray) -> None:
         seed = int(self.seed_rng.integers(2**31 - 1))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
-from grpo_zoo.advantages import discounted_returns_to_go
+from grpo_zoo.advantages import carries_signal, discounted_returns_to_go
 from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.finite import at_rollout_step, check_finite
@@ -40,14 +40,17 @@ class TimeBins:
     the policy that took them. An episode that takes more than ``n_steps`` steps is thus trained a rollout or
     more after its first steps; a rollout in which no episode ended has nothing to train on (GRPO skips the update).
 
-    :param noise_hold: Steps for which an env keeps the random number its actions are drawn from (each action still a
-        sample of pi_old(.|s), but persistent: see :class:`~grpo_zoo.groups.sampling.HeldNoise`); 1 draws each anew
+    :param noise_hold: After a rollout without signal (every comparison tied, or no episode ended), the steps for
+        which an env keeps the random number its actions are drawn from (each action still a sample of pi_old(.|s),
+        but persistent: see :class:`~grpo_zoo.groups.sampling.HeldNoise`); once rollouts carry signal, every action is
+        drawn anew (unbiased policy gradients). 1 never holds
     :param seed: Unused (the noise comes from torch's generator, seeded by GRPO)
     """
 
     def __init__(self, noise_hold: int = 1, seed: int | None = None):
         self.noise_hold = noise_hold
         self.noise: HeldNoise | None = None
+        self.explore = True  # the last rollout carried no signal: hold the noise
         self.pipeline: ObsPipeline | None = None
         self.env: VecEnv | None = None
         self.running: list[_Episode] = []
@@ -66,6 +69,8 @@ class TimeBins:
             # The env was reset since the last rollout (a new learn()): the carried episodes are gone
             self.running = [_Episode() for _ in range(env.num_envs)]
             self.noise = HeldNoise(env.num_envs, noise_width(policy.action_space), self.noise_hold, policy.device)
+            self.explore = True
+        self.noise.hold = self.noise_hold if self.explore else 1
         pipeline = self._pipeline(env) if actor.reward_model is not None else None
         finished: list[_Episode] = []
         obs = last_obs
@@ -97,7 +102,10 @@ class TimeBins:
                 return None
             obs = new_obs
         self._last_obs = obs
-        return self._rollout(finished, actor, obs)
+        rollout = self._rollout(finished, actor, obs)
+        if len(rollout.returns):  # a rollout in which no episode ended says nothing either way
+            self.explore = not carries_signal(rollout.returns)
+        return rollout
 
     def _pipeline(self, env: VecEnv) -> ObsPipeline:
         """The raw observations a reward function scores (made on first use: only reward functions need them)."""
