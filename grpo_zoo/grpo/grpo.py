@@ -130,7 +130,7 @@ class GRPO(OnPolicyAlgorithm):
         exhaustive: bool = False,
         branch_fraction: float = 1.0,
         train_continuations: bool = False,
-        noise_hold: int = 2,
+        noise_hold: int = 4,
         supervision: str = "process",
         loss_weighting: str = "step",
         scale_rewards: str = "none",
