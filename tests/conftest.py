@@ -63,7 +63,7 @@ def run_cmd(cmd: str, cwd: Path | str | None = None, env: dict[str, str] | None 
 @pytest.fixture(scope="session")
 def cartpole_run(tmp_path_factory):
     """
-    One GRPO run on CartPole-v1 (hyperparams/grpo.yml entry, state groups) shared by the enjoy, video and plot
+    One GRPO run on CartPole-v1 (hyperparams/grpo.yml entry, time bins) shared by the enjoy, video and plot
     tests: seed, evaluations, checkpoints, tensorboard and progress bar in one go.
 
     :return: (log folder, experiment folder, the run)

@@ -194,8 +194,12 @@ def test_grpo_env_drops_the_reward_function_and_sets_the_horizon():
     assert to_env_reward(state, "CartPole-v1") == {"group_mode": "state", "exhaustive": True, "horizon": 32}
     assert to_env_reward(state, "Acrobot-v1")["horizon"] == ENV_REWARD_HORIZONS["Acrobot-v1"] == 64
     assert to_env_reward(state, "Unknown-v0")["horizon"] == 32  # the default
-    # GRPO's default group mode is "state" and its default horizon 1.
-    assert to_env_reward({"reward_function": "f:g"}, "CartPole-v1") == {"horizon": 32}
+    # GRPO's default group mode is "time" (no horizon); state groups default to a horizon of 1.
+    assert to_env_reward({"reward_function": "f:g"}, "CartPole-v1") == {}
+    assert to_env_reward({"group_mode": "state", "reward_function": "f:g"}, "CartPole-v1") == {
+        "group_mode": "state",
+        "horizon": 32,
+    }
     # A longer horizon already ranks actions with the env reward; episode groups have no horizon.
     assert to_env_reward({"horizon": 5, "reward_function": "f:g"}, "CartPole-v1") == {"horizon": 5}
     assert to_env_reward({"group_mode": "episode", "reward_function": "f:g"}, "CartPole-v1") == {"group_mode": "episode"}

@@ -15,7 +15,7 @@ FAMILIES = {
     "MiniGrid-Empty-Random-5x5-v0": (
         "MiniGrid-Empty-Random-5x5-v0",
         {"env_wrapper": "minigrid.wrappers.FlatObsWrapper", "policy": "MlpPolicy"},
-        "-n 1024 -params n_steps:64",
+        "-n 1536 -params n_steps:64",  # 3 rollouts: a random policy's episodes time out at 100 steps, in the 2nd
     ),
     # Atari: the zoo's `atari:` family key, AtariWrapper (a life is an episode) and 4 stacked frames, CnnPolicy
     "BreakoutNoFrameskip-v4": (

@@ -28,9 +28,9 @@ def test_train_cartpole(cartpole_run):
     assert evaluations["results"].shape[1] == 2  # --eval-episodes 2
 
     config = _load_config(experiment_dir, "CartPole-v1")
-    assert config["group_mode"] == "state"
+    assert config["group_mode"] == "time"  # time bins (issue 17)
     assert "reward_function" not in config  # the env's own reward, as --algo ppo
-    assert config["group_size"] >= 2
+    assert config["n_envs"] >= 2  # episodes of several envs to compare
     with open(experiment_dir / "CartPole-v1" / "args.yml") as file:
         args = yaml.load(file, Loader=yaml.UnsafeLoader)
     assert args["algo"] == "grpo"
@@ -99,17 +99,17 @@ def test_continue_training_from_a_damaged_model(cartpole_run, tmp_path, run_cmd)
 
 
 def test_params_switch_group_mode(tmp_path, run_cmd):
-    # -params group_mode:"'episode'" on the state-group CartPole-v1 entry stopped on its train_continuations=True:
-    # the keys only state groups read are dropped, with one warning
+    # -params group_mode:"'episode'" on a state-group entry (once CartPole-v1's) stopped on its
+    # train_continuations=True: the keys only state groups read are dropped, with one warning
     run = run_cmd(
-        f"python -m rl_zoo3.train --algo grpo --env CartPole-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
+        f"python -m rl_zoo3.train --algo grpo --env Pendulum-v1 -n {N_STEPS} -f {tmp_path} --eval-freq -1 "
         "-params group_mode:\"'episode'\""
     ).check()
     assert run.stderr.count("switched the entry's group mode") == 1, run.stderr
-    assert "dropped its horizon, branch_fraction, train_continuations, which only group_mode='state' reads" in run.stderr
-    config = _load_config(tmp_path / "grpo" / "CartPole-v1_1", "CartPole-v1")
+    assert "dropped its horizon, branch_fraction, which only group_mode='state' reads" in run.stderr
+    config = _load_config(tmp_path / "grpo" / "Pendulum-v1_1", "Pendulum-v1")
     assert config["group_mode"] == "episode"
-    assert not {"horizon", "branch_fraction", "train_continuations"} & set(config)
+    assert not {"horizon", "branch_fraction"} & set(config)
 
 
 def test_params_reward_function_path(tmp_path, run_cmd):

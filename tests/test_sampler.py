@@ -393,7 +393,7 @@ def test_frozen_state_keys_round_trip():
 
 def test_rollouts_fit_the_simulator_budget():
     """n_steps is capped so that a rollout, probes included, fits in the budget; a rollout that cannot is pruned."""
-    fixed = {"group_size": 16, "horizon": 64, "branch_fraction": 1.0}
+    fixed = {"group_mode": "state", "group_size": 16, "horizon": 64, "branch_fraction": 1.0}
     # CartPole: 2 actions, so 2 distinct first actions at most per branched state. Per env and rollout: n_steps
     # real steps, n_steps roots x 2 runs x 64 probe steps, 1 audit step
     assert rollout_sim_steps({"n_envs": 4, **fixed}, 2, 32) == 4 * (32 + 32 * 2 * 64 + 1) == 16516
@@ -412,7 +412,9 @@ def test_rollouts_fit_the_simulator_budget():
     # Fewer states branched: the same members and horizon fit
     sampled = _sample(optuna.create_study().ask(), "state", 4, fixed={**fixed, "branch_fraction": 0.125}, n_timesteps=20_000)
     assert sampled["n_steps"] >= 8
-    # Episode groups have no probes: n_steps * n_envs <= 64
+    # Time bins (the default) and episode groups have no probes: n_steps * n_envs
+    assert rollout_sim_steps({"n_envs": 4, "group_size": 16, "horizon": 64}, 2, 32) == 128
+    # Episode groups: n_steps * n_envs <= 64
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=10))
     assert {_sample(study.ask(), "episode", 4, n_timesteps=64)["n_steps"] for _ in range(10)} == {8, 16}
 

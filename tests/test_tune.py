@@ -121,7 +121,8 @@ def test_state_groups_spend_a_budget_of_simulator_steps(tmp_path):
     logs = tmp_path / "logs"
     result = run_tune(
         "--env", "CartPole-v1", "-n", "2000", "--eval-episodes", "2", "--progress-interval", "0.5", "-f", str(logs),
-        "-params", "horizon:4", "branch_fraction:0.5", "--n-trials", "2", "--n-seeds", "2", "--n-evaluations", "3",
+        "-params", "group_mode:'state'", "horizon:4", "branch_fraction:0.5", "--n-trials", "2", "--n-seeds", "2",
+        "--n-evaluations", "3",
         "--sampler", "random", "--pruner", "none", "--no-plots",
     )  # fmt: skip
     study = journal(logs / "grpo" / "tune" / "grpo_CartPole-v1.log", "grpo_CartPole-v1")

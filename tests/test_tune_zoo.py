@@ -107,37 +107,38 @@ def test_divergence_is_pruned_and_the_study_goes_on(tmp_path):
     assert glob.glob(str(tmp_path / "logs" / "grpo" / "report_*.csv"))
 
 
-@pytest.mark.parametrize("group_mode", ["state"])
-def test_yaml_group_mode_is_kept(tmp_path, group_mode):
-    """Without -params group_mode, the YAML's mode (state groups for CartPole) is what trials use."""
+def test_yaml_group_mode_is_kept(tmp_path):
+    """Without -params group_mode, the YAML's mode (time bins for CartPole) is what trials use, and they tune what
+    it reads."""
     storage = str(tmp_path / "study.log")
     run_zoo(
-        *TINY, "horizon:1", "n_steps:8", "-optimize", "--n-trials", "1", "--n-evaluations", "1", "--sampler", "random",
+        *TINY, "n_steps:8", "-optimize", "--n-trials", "1", "--n-evaluations", "1", "--sampler", "random",
         "--storage", storage, "--study-name", "yaml", "-f", str(tmp_path / "logs"), "--no-optim-plots",
     )  # fmt: skip
     (trial,) = load(storage, "yaml").trials
-    assert trial.params["group_mode"] == group_mode
-    assert "horizon" in trial.params and "supervision" not in trial.params
+    assert trial.params["group_mode"] == "time"
+    assert "noise_hold" in trial.params and not {"horizon", "group_size"} & set(trial.params)
     # Never a crash: complete, or pruned with the reason GRPO gave
     assert trial.state == TrialState.COMPLETE or trial.user_attrs.get("pruned_reason")
 
 
 def test_params_switch_to_time_bins(tmp_path):
-    """-params group_mode:'time' on the state-group CartPole entry: the state keys are dropped with a warning, and
-    the trial tunes what time bins read (noise_hold, no group_size) and the booleans of every mode."""
+    """-params group_mode:'time' on the state-group Pendulum entry (the vine): the state keys are dropped with a
+    warning, and the trial tunes what time bins read (noise_hold, no group_size) and the booleans of every mode."""
     storage = str(tmp_path / "study.log")
     result = run_zoo(
-        *TINY, "group_mode:'time'", "-optimize", "--n-trials", "1", "--n-evaluations", "1", "--sampler", "random",
+        "--algo", "grpo", "--env", "Pendulum-v1", "-n", "800", "--eval-episodes", "2", "-params", "n_envs:4",
+        "group_mode:'time'", "-optimize", "--n-trials", "1", "--n-evaluations", "1", "--sampler", "random",
         "--storage", storage, "--study-name", "time", "-f", str(tmp_path / "logs"), "--no-optim-plots",
     )  # fmt: skip
-    assert "dropped its group_size, horizon, branch_fraction, train_continuations" in result.stderr
+    assert "dropped its group_size, horizon, branch_fraction, which only group_mode='state'" in result.stderr
     (trial,) = load(storage, "time").trials
     assert trial.state == TrialState.COMPLETE, trial.user_attrs
     assert trial.params["group_mode"] == "time" and trial.params["noise_hold"] in (1, 2, 4, 8, 16)
     assert not {"group_size", "horizon", "branch_fraction", "train_continuations"} & set(trial.params)
     assert {"leave_one_out", "dynamic_sampling", "normalize_advantage"} <= set(trial.params)
     # No probes in time bins: every simulator step is a real step
-    assert trial.user_attrs["sim_steps"] == trial.user_attrs["real_steps"] >= 400
+    assert trial.user_attrs["sim_steps"] == trial.user_attrs["real_steps"] >= 800
 
 
 def test_optimize_spends_a_budget_of_simulator_steps(tmp_path):
@@ -146,7 +147,7 @@ def test_optimize_spends_a_budget_of_simulator_steps(tmp_path):
     storage = str(tmp_path / "study.log")
     result = run_zoo(
         "--algo", "grpo", "--env", "CartPole-v1", "-n", "1500", "--eval-episodes", "2", "-params", "n_envs:4",
-        "horizon:4", "branch_fraction:0.5", "-optimize", "--n-trials", "1", "--n-evaluations", "3",
+        "group_mode:'state'", "horizon:4", "branch_fraction:0.5", "-optimize", "--n-trials", "1", "--n-evaluations", "3",
         "--sampler", "random", "--pruner", "none", "--storage", storage, "--study-name", "sim",
         "-f", str(tmp_path / "logs"), "--no-optim-plots",
     )  # fmt: skip

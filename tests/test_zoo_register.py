@@ -54,27 +54,39 @@ def test_config_path(tmp_path, algo, config, expected):
     assert manager.config.endswith(expected)
 
 
-def _read_cartpole_entry(tmp_path, params):
+def _read_entry(tmp_path, env_id, params):
     from rl_zoo3.exp_manager import ExperimentManager
 
-    manager = ExperimentManager(argparse.Namespace(), "grpo", "CartPole-v1", str(tmp_path), hyperparams=params)
+    manager = ExperimentManager(argparse.Namespace(), "grpo", env_id, str(tmp_path), hyperparams=params)
     return manager.read_hyperparameters()
 
 
 def test_switching_group_mode_drops_the_other_modes_keys(tmp_path, grpo_yml):
-    # `-params group_mode:"'episode'" horizon:8` on the state-group CartPole-v1 entry: its other state-only keys go,
-    # with one warning; the key given with -params stays
-    entry = grpo_yml["CartPole-v1"]
+    # `-params group_mode:"'episode'" horizon:8` on the state-group Pendulum-v1 entry (the vine): its other state-only
+    # key goes, with one warning; the key given with -params stays
+    entry = grpo_yml["Pendulum-v1"]
     assert entry["group_mode"] == "state" and "exhaustive" not in entry
-    assert {"horizon", "branch_fraction", "train_continuations"} <= set(entry)
+    assert {"group_size", "horizon", "branch_fraction"} <= set(entry)
     with pytest.warns(UserWarning) as record:
-        hyperparams, saved = _read_cartpole_entry(tmp_path, {"group_mode": "episode", "horizon": 8})
+        hyperparams, saved = _read_entry(tmp_path, "Pendulum-v1", {"group_mode": "episode", "horizon": 8})
     assert len(record) == 1
     message = str(record[0].message)
-    assert "dropped its branch_fraction, train_continuations, which only group_mode='state' reads" in message
-    assert not {"branch_fraction", "train_continuations"} & {*hyperparams, *saved}  # config.yml leaves them out too
+    assert "dropped its branch_fraction, which only group_mode='state' reads" in message
+    assert "branch_fraction" not in {*hyperparams, *saved}  # config.yml leaves it out too
     assert hyperparams["horizon"] == saved["horizon"] == 8
     assert hyperparams["group_size"] == entry["group_size"]  # episode groups read it
+
+
+def test_switching_from_time_bins_keeps_what_both_read(tmp_path, grpo_yml):
+    # The time-bin CartPole-v1 entry switched to episode groups: noise_hold is read by both, nothing is said
+    assert grpo_yml["CartPole-v1"]["group_mode"] == "time" and "noise_hold" in grpo_yml["CartPole-v1"]
+    hyperparams, _ = _read_entry(tmp_path, "CartPole-v1", {"group_mode": "episode"})
+    assert hyperparams["noise_hold"] == grpo_yml["CartPole-v1"]["noise_hold"]
+    # ... to state groups: noise_hold goes
+    message = "dropped its noise_hold, which only group_mode='episode' or group_mode='time' read\\."
+    with pytest.warns(UserWarning, match=message):
+        hyperparams, _ = _read_entry(tmp_path, "CartPole-v1", {"group_mode": "state"})
+    assert "noise_hold" not in hyperparams
 
 
 def test_switching_group_mode_reads_the_table_of_modes(tmp_path, monkeypatch, recwarn):
@@ -83,12 +95,12 @@ def test_switching_group_mode_reads_the_table_of_modes(tmp_path, monkeypatch, re
     from grpo_zoo.groups import modes
 
     monkeypatch.setitem(modes.MODES, "third", modes.ModeSpec(("horizon",), "a test mode", later_steps=False))
-    hyperparams, _ = _read_cartpole_entry(tmp_path, {"group_mode": "third"})
-    assert "horizon" in hyperparams and not {"group_size", "branch_fraction", "train_continuations"} & set(hyperparams)
+    hyperparams, _ = _read_entry(tmp_path, "Pendulum-v1", {"group_mode": "third"})
+    assert "horizon" in hyperparams and not {"group_size", "branch_fraction"} & set(hyperparams)
     # Without a switch nothing is dropped, and nothing is said
     recwarn.clear()
-    hyperparams, _ = _read_cartpole_entry(tmp_path, {"n_envs": 2})
-    assert {"horizon", "branch_fraction", "train_continuations"} <= set(hyperparams)
+    hyperparams, _ = _read_entry(tmp_path, "Pendulum-v1", {"n_envs": 2})
+    assert {"group_size", "horizon", "branch_fraction"} <= set(hyperparams)
     assert not [w for w in recwarn if "group mode" in str(w.message)]
 
 
@@ -111,12 +123,14 @@ def test_grpo_yml_entries(grpo_yml):
         "MountainCar-v0",
         "MountainCarContinuous-v0",
     }
-    assert grpo_yml["CartPole-v1"]["group_mode"] == "state" and grpo_yml["CartPole-v1"]["train_continuations"]
+    # Issue 17: time bins where they learn on every seed; the vine (state groups) on Pendulum
+    assert grpo_yml["CartPole-v1"]["group_mode"] == grpo_yml["Acrobot-v1"]["group_mode"] == "time"
+    assert grpo_yml["Pendulum-v1"]["group_mode"] == "state"
     for env_id, entry in grpo_yml.items():
         # `n_timesteps: 1e5` would be a string to PyYAML: use `!!float 1e5`
         assert isinstance(entry["n_timesteps"], (int, float)), env_id
         assert "policy" in entry, env_id
-        if entry.get("group_mode", "state") == "episode":
+        if entry.get("group_mode", "time") == "episode":
             assert entry.get("n_envs", 1) % entry.get("group_size", 4) == 0, env_id
 
 
