@@ -71,8 +71,9 @@ class GRPO(OnPolicyAlgorithm):
         step is a training sample; otherwise only the branched actions are trained (TRPO's vine)
     :param noise_hold: Time bins and episode groups: real steps for which an env keeps the random number its actions
         are drawn from (by inverting pi_old's CDF): actions correlated in time, each still distributed as pi_old(.|s)
-        (the discrete analogue of gSDE's ``sde_sample_freq``), which explores where independent actions dither; 1
-        draws each anew (SB3's sampling)
+        (the discrete analogue of gSDE's ``sde_sample_freq``), which explores where independent actions dither. It
+        holds at the start and after a rollout whose finished episodes all tied (no signal); once a rollout ranks its
+        members, every action is drawn anew. 1 always draws each anew (SB3's sampling)
     :param supervision: "process" (a member's return-to-go at each step vs the members still running then; the
         default, it learned CartPole faster than "outcome" in our runs) or "outcome" (its whole return vs the
         group's mean, for every step): episode groups and state groups with ``train_continuations``
