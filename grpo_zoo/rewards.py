@@ -1,7 +1,8 @@
 """Reward functions: resolve import paths, check what they return, combine weighted terms, feed them tensors."""
 
 import copy
-import importlib
+import pkgutil
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,25 +29,32 @@ def resolve_reward_fn(spec: str | RewardFn) -> RewardFn:
         raise ValueError(f"`reward_function` must be a callable or an import path 'package.module:function', got {spec!r}")
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
-        raise ValueError(
-            f"`reward_function` import path must look like 'package.module:function', got {spec!r} "
-            "(for example 'reward_fns.cartpole:reward')"
-        )
+        raise _bad_format(spec)
     try:
-        target: Any = importlib.import_module(module_name)
+        target = pkgutil.resolve_name(spec)
     except ImportError as e:
         raise ValueError(
             f"`reward_function` {spec!r}: cannot import module {module_name!r} ({e}). "
             "Check the spelling and that the module is on the Python path."
         ) from e
-    for name in attribute.split("."):
-        try:
-            target = getattr(target, name)
-        except AttributeError as e:
-            raise ValueError(f"`reward_function` {spec!r}: module {module_name!r} has no attribute {attribute!r}") from e
+    except AttributeError as e:
+        if module_name not in sys.modules:  # raised while importing the module, not by a missing attribute
+            raise
+        raise ValueError(f"`reward_function` {spec!r}: module {module_name!r} has no attribute {attribute!r}") from e
+    except ValueError as e:
+        if str(e) != f"invalid format: {spec!r}":  # raised while importing the module
+            raise
+        raise _bad_format(spec) from e  # names that are not dotted identifiers
     if not callable(target):
         raise ValueError(f"`reward_function` {spec!r} resolves to {type(target).__name__}, which is not callable")
     return target
+
+
+def _bad_format(spec: str) -> ValueError:
+    return ValueError(
+        f"`reward_function` import path must look like 'package.module:function', got {spec!r} "
+        "(for example 'reward_fns.cartpole:reward')"
+    )
 
 
 def import_path_of(fn: Any) -> str | None:
