@@ -10,6 +10,8 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
+from grpo_zoo.groups.batches import map_obs, stack, take
+
 RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
 RewardSpec = str | RewardFn | None | Sequence[str | RewardFn]
 # Where row i of a batch comes from, for error messages: e.g. "for env 1 at rollout step 7"
@@ -140,15 +142,8 @@ class RewardModel:
         observation_space, action_space = copy.deepcopy(observation_space), copy.deepcopy(action_space)
         observation_space.seed(0)
         action_space.seed(0)
-        states = [observation_space.sample() for _ in range(4)]
-        state: Any
-        next_state: Any
-        if isinstance(observation_space, spaces.Dict):
-            batch = {key: np.stack([s[key] for s in states]) for key in observation_space.spaces}
-            state, next_state = {k: v[:2] for k, v in batch.items()}, {k: v[2:] for k, v in batch.items()}
-        else:
-            state, next_state = np.stack(states[:2]), np.stack(states[2:])
-        self.score(state, np.stack([action_space.sample() for _ in range(2)]), next_state)
+        states = stack([observation_space.sample() for _ in range(4)])
+        self.score(take(states, slice(2)), np.stack([action_space.sample() for _ in range(2)]), take(states, slice(2, None)))
 
 
 def reward_specs(specs: RewardSpec) -> list[str | RewardFn]:
@@ -168,9 +163,7 @@ def reward_specs(specs: RewardSpec) -> list[str | RewardFn]:
 
 def obs_tensor(obs: Any) -> Any:
     """Observations as reward functions receive them: float32 tensors (a dict of them for Dict spaces)."""
-    if isinstance(obs, dict):
-        return {key: th.as_tensor(np.asarray(value, dtype=np.float32)) for key, value in obs.items()}
-    return th.as_tensor(np.asarray(obs, dtype=np.float32))
+    return map_obs(lambda value: th.as_tensor(np.asarray(value, dtype=np.float32)), obs)
 
 
 def action_tensor(env_actions: np.ndarray) -> th.Tensor:

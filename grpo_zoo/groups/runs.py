@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from grpo_zoo.groups.batches import concatenate, stack, take
+from grpo_zoo.groups.batches import concatenate, map_obs, stack, take
 
 
 @dataclass
@@ -219,9 +219,7 @@ class StepRecorder:
 
 def swap_steps(obs: Any) -> Any:
     """[H, n, ...] -> [n, H, ...] (array or dict)."""
-    if isinstance(obs, dict):
-        return {key: np.swapaxes(value, 0, 1) for key, value in obs.items()}
-    return np.swapaxes(obs, 0, 1)
+    return map_obs(lambda value: np.swapaxes(value, 0, 1), obs)
 
 
 def first_equal_member(first_actions: np.ndarray) -> np.ndarray:
@@ -258,6 +256,4 @@ class EnvSlices:
 
 
 def flatten(obs: Any, shape: tuple[int]) -> Any:
-    if isinstance(obs, dict):
-        return {key: value.reshape(*shape, *value.shape[2:]) for key, value in obs.items()}
-    return obs.reshape(*shape, *obs.shape[2:])
+    return map_obs(lambda value: value.reshape(*shape, *value.shape[2:]), obs)
