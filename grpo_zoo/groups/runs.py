@@ -255,5 +255,6 @@ class EnvSlices:
         return [take(members, slice(self.bounds[i], self.bounds[i + 1])) for i in range(self.n_envs)]
 
 
-def flatten(obs: Any, shape: tuple[int]) -> Any:
-    return map_obs(lambda value: value.reshape(*shape, *value.shape[2:]), obs)
+def merge_first_axes(obs: Any) -> Any:
+    """[A, B, ...] -> [A * B, ...] (array or dict): e.g. a rollout's [T, n_envs] steps into one batch."""
+    return map_obs(lambda value: value.reshape(value.shape[0] * value.shape[1], *value.shape[2:]), obs)

@@ -25,7 +25,7 @@ from grpo_zoo.groups.runs import (
     Runs,
     StepRecorder,
     Trajectory,
-    flatten,
+    merge_first_axes,
     plan_probes,
 )
 from grpo_zoo.groups.sampling import noise_width, policy_step, sample_members, sample_with_noise
@@ -77,7 +77,7 @@ class StateGroups:
         self.branch_fraction = branch_fraction
         self.rng = np.random.default_rng(seed)
         self.pipeline: ObsPipeline | None = None
-        self._credit = np.zeros(0)
+        self._branch_progress = np.zeros(0)  # per env, towards its next branch point (it branches at 1)
 
     def attach(self, env: VecEnv) -> None:
         """Attach a brancher to every env and prove that its snapshots are exact."""
@@ -87,7 +87,7 @@ class StateGroups:
             if reason is not None:
                 raise ValueError(unbranchable_message(index, reason))
         # Where each env's evenly spaced branch points start
-        self._credit = self.rng.uniform(size=env.num_envs)
+        self._branch_progress = self.rng.uniform(size=env.num_envs)
 
     def collect(
         self, old_policy: OldPolicy, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
@@ -133,9 +133,9 @@ class StateGroups:
 
     def _branch_points(self) -> np.ndarray:
         """Which envs branch at this step: ``branch_fraction`` of the steps, evenly spaced."""
-        self._credit += self.branch_fraction
-        branch = self._credit >= 1.0
-        self._credit[branch] -= 1.0
+        self._branch_progress += self.branch_fraction
+        branch = self._branch_progress >= 1.0
+        self._branch_progress[branch] -= 1.0
         return branch
 
     def _probe(self, old_policy: OldPolicy, env: VecEnv, trajectory: Trajectory, noise: th.Tensor) -> GroupRollout:
@@ -322,7 +322,7 @@ def _continuations(runs: Runs, run_of: np.ndarray, returns: np.ndarray, horizon:
     step += 1
     run = run_of[root, member]
     return _Samples(
-        observations=flatten(runs.observations, (len(runs.rewards) * horizon,)),  # [n_runs * H, *obs_shape]
+        observations=merge_first_axes(runs.observations),  # [n_runs * H, *obs_shape]
         obs_index=run * horizon + step,
         actions=runs.actions[run, step],
         log_probs=runs.log_probs[run, step],
@@ -357,13 +357,12 @@ def _real_step_rewards(old_policy: OldPolicy, trajectory: Trajectory) -> tuple[n
     if old_policy.reward_model is None:
         # float32, as a VecEnv's buffers hold them (probes are rounded alike, so both agree exactly)
         return np.stack(trajectory.rewards).astype(np.float32).astype(np.float64), np.ones_like(dones)
-    n_steps, n_envs = dones.shape
-    flat = (n_steps * n_envs,)
+    n_envs = dones.shape[1]
     env_actions = np.stack(trajectory.env_actions)
     rewards = old_policy.reward_model.score(
-        flatten(trajectory.stacked("raw_obs"), flat),
-        env_actions.reshape(*flat, *env_actions.shape[2:]),
-        flatten(trajectory.stacked("next_raw"), flat),
+        merge_first_axes(trajectory.stacked("raw_obs")),
+        merge_first_axes(env_actions),
+        merge_first_axes(trajectory.stacked("next_raw")),
         where=lambda i: at_rollout_step(i // n_envs)(i % n_envs),
     )
     return rewards.reshape(dones.shape), np.stack(trajectory.known)
