@@ -1,13 +1,16 @@
 """Reward functions: resolve import paths, check what they return, combine weighted terms, feed them tensors."""
 
 import copy
-import importlib
+import pkgutil
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+
+from grpo_zoo.groups.batches import map_obs, stack, take
 
 RewardFn = Callable[[th.Tensor, th.Tensor, th.Tensor], th.Tensor]
 RewardSpec = str | RewardFn | None | Sequence[str | RewardFn]
@@ -28,25 +31,32 @@ def resolve_reward_fn(spec: str | RewardFn) -> RewardFn:
         raise ValueError(f"`reward_function` must be a callable or an import path 'package.module:function', got {spec!r}")
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
-        raise ValueError(
-            f"`reward_function` import path must look like 'package.module:function', got {spec!r} "
-            "(for example 'reward_fns.cartpole:reward')"
-        )
+        raise _bad_format(spec)
     try:
-        target: Any = importlib.import_module(module_name)
+        target = pkgutil.resolve_name(spec)
     except ImportError as e:
         raise ValueError(
             f"`reward_function` {spec!r}: cannot import module {module_name!r} ({e}). "
             "Check the spelling and that the module is on the Python path."
         ) from e
-    for name in attribute.split("."):
-        try:
-            target = getattr(target, name)
-        except AttributeError as e:
-            raise ValueError(f"`reward_function` {spec!r}: module {module_name!r} has no attribute {attribute!r}") from e
+    except AttributeError as e:
+        if module_name not in sys.modules:  # raised while importing the module, not by a missing attribute
+            raise
+        raise ValueError(f"`reward_function` {spec!r}: module {module_name!r} has no attribute {attribute!r}") from e
+    except ValueError as e:
+        if str(e) != f"invalid format: {spec!r}":  # raised while importing the module
+            raise
+        raise _bad_format(spec) from e  # names that are not dotted identifiers
     if not callable(target):
         raise ValueError(f"`reward_function` {spec!r} resolves to {type(target).__name__}, which is not callable")
     return target
+
+
+def _bad_format(spec: str) -> ValueError:
+    return ValueError(
+        f"`reward_function` import path must look like 'package.module:function', got {spec!r} "
+        "(for example 'reward_fns.cartpole:reward')"
+    )
 
 
 def import_path_of(fn: Any) -> str | None:
@@ -132,15 +142,8 @@ class RewardModel:
         observation_space, action_space = copy.deepcopy(observation_space), copy.deepcopy(action_space)
         observation_space.seed(0)
         action_space.seed(0)
-        states = [observation_space.sample() for _ in range(4)]
-        state: Any
-        next_state: Any
-        if isinstance(observation_space, spaces.Dict):
-            batch = {key: np.stack([s[key] for s in states]) for key in observation_space.spaces}
-            state, next_state = {k: v[:2] for k, v in batch.items()}, {k: v[2:] for k, v in batch.items()}
-        else:
-            state, next_state = np.stack(states[:2]), np.stack(states[2:])
-        self.score(state, np.stack([action_space.sample() for _ in range(2)]), next_state)
+        states = stack([observation_space.sample() for _ in range(4)])
+        self.score(take(states, slice(2)), np.stack([action_space.sample() for _ in range(2)]), take(states, slice(2, None)))
 
 
 def reward_specs(specs: RewardSpec) -> list[str | RewardFn]:
@@ -160,9 +163,7 @@ def reward_specs(specs: RewardSpec) -> list[str | RewardFn]:
 
 def obs_tensor(obs: Any) -> Any:
     """Observations as reward functions receive them: float32 tensors (a dict of them for Dict spaces)."""
-    if isinstance(obs, dict):
-        return {key: th.as_tensor(np.asarray(value, dtype=np.float32)) for key, value in obs.items()}
-    return th.as_tensor(np.asarray(obs, dtype=np.float32))
+    return map_obs(lambda value: th.as_tensor(np.asarray(value, dtype=np.float32)), obs)
 
 
 def action_tensor(env_actions: np.ndarray) -> th.Tensor:

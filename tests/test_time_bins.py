@@ -49,7 +49,7 @@ def episode(rewards):
 def test_baseline_is_the_mean_return_to_go_of_the_episodes_at_the_same_time_step():
     episodes = [episode([1.0, 0.0, 1.0]), episode([0.0, 0.0]), episode([1.0, 1.0, 1.0, 1.0])]
     model = GRPO("MlpPolicy", make_vec_env(lambda: CounterEnv(), n_envs=1), group_mode="time", gamma=0.5)
-    rollout = TimeBins._rollout(episodes, model_actor(model), None)
+    rollout = TimeBins._rollout(episodes, model_old_policy(model), None)
     advantages = group_advantages(rollout.returns, rollout.weights, "process", "none")[tuple(rollout.index.T)]
 
     returns = [[1.25, 0.5, 1.0], [0.0, 0.0], [1.875, 1.75, 1.5, 1.0]]  # discounted returns-to-go, gamma 0.5
@@ -62,10 +62,10 @@ def test_baseline_is_the_mean_return_to_go_of_the_episodes_at_the_same_time_step
     assert rollout.index[:, 2].tolist() == [0, 1, 2, 0, 1, 0, 1, 2, 3]  # the time step is the bin
 
 
-def model_actor(model):
-    from grpo_zoo.groups.base import Actor
+def model_old_policy(model):
+    from grpo_zoo.groups.base import OldPolicy
 
-    return Actor(model.policy, None, model.gamma)
+    return OldPolicy(model.policy, None, model.gamma)
 
 
 def test_an_episode_cut_by_the_rollout_is_trained_whole_once_it_ends():

@@ -4,7 +4,7 @@ The contract between GRPO and a group mechanism.
 GRPO owns the SB3 side of a rollout (callbacks, ``num_timesteps``, the episode-info buffer, ``_last_obs``);
 a collector steps the env its own way and hands back scored groups:
 
-- it gets an :class:`Actor` (pi_old, how its actions reach the env, how a transition is scored);
+- it gets an :class:`OldPolicy` (pi_old, how its actions reach the env, how a transition is scored);
 - it reports every batch of real steps through ``on_real_steps`` (False: a callback asked to stop);
 - it returns a :class:`GroupRollout`: the training samples, each pointing to its member's return-to-go in a
   ``[n_groups, G, T]`` table. ``grpo_zoo.advantages.group_advantages`` turns that table into advantages.
@@ -26,9 +26,9 @@ RealStepsCallback = Callable[[Any, np.ndarray, list[dict[str, Any]], int], bool]
 
 
 @dataclass
-class Actor:
+class OldPolicy:
     """
-    What a collector needs of the learner.
+    pi_old, with the reward and the discount that score its actions: what a collector needs of the learner.
 
     :param policy: pi_old (in evaluation mode)
     :param reward_model: The reward that scores members, or None for the env's reward
@@ -93,7 +93,7 @@ class GroupCollector(Protocol):
         """Check that ``env`` suits this kind of group (raise ``ValueError`` naming the fix) and prepare it."""
 
     def collect(
-        self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
+        self, old_policy: OldPolicy, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
     ) -> GroupRollout | None:
         """
         :param last_obs: The VecEnv's last observation (state groups continue from it)

@@ -1,15 +1,21 @@
 """Batches of observations, as arrays or dicts of arrays (numpy only: this runs in env workers too)."""
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 
+def map_obs(fn: Callable[[Any], Any], obs: Any) -> Any:
+    """Apply ``fn`` to a batch of observations: to the array, or to each array of a dict (keeping its keys)."""
+    if isinstance(obs, dict):
+        return {key: fn(value) for key, value in obs.items()}
+    return fn(obs)
+
+
 def take(obs: Any, index: Any) -> Any:
     """Index a batch of observations (array or dict of arrays)."""
-    if isinstance(obs, dict):
-        return {key: value[index] for key, value in obs.items()}
-    return obs[index]
+    return map_obs(lambda value: value[index], obs)
 
 
 def stack(observations: list[Any]) -> Any:

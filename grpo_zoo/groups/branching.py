@@ -31,7 +31,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from grpo_zoo.groups.batches import stack
+from grpo_zoo.groups.batches import stack, take
 from grpo_zoo.groups.vector_probes import CartPoleVectorProbes
 
 # Wrappers that only keep statistics, check the API or enforce call order: probes may step below them.
@@ -316,10 +316,7 @@ class EnvBrancher:
             self._vector_states = np.array([dict(self._roots[root][0][0])["state"] for root in roots], dtype=np.float64)
         self._member_elapsed = np.array([self._roots[root][1] for root in roots], dtype=np.int64)
         first = root_obs[self.index]
-        if isinstance(first, dict):
-            self._member_obs = [{key: value[m] for key, value in first.items()} for m in range(len(roots))]
-        else:
-            self._member_obs = list(first)
+        self._member_obs = [take(first, m) for m in range(len(roots))]
         self._n_steps = 0
 
     def step(self, env: gym.Env, actions: list[np.ndarray], active: list[np.ndarray]) -> tuple:

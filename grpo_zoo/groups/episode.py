@@ -11,7 +11,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import carries_signal, discounted_returns_to_go
-from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
+from grpo_zoo.groups.base import GroupRollout, OldPolicy, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.branching import attach_branchers
 from grpo_zoo.groups.finite import check_finite
@@ -75,7 +75,7 @@ class EpisodeGroups:
             )
 
     def collect(
-        self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
+        self, old_policy: OldPolicy, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
     ) -> GroupRollout | None:
         assert self.pipeline is not None, "attach() the env first"
         n_envs, group_size = env.num_envs, self.group_size
@@ -90,7 +90,7 @@ class EpisodeGroups:
         for group in range(n_envs // group_size):
             self._reset_group(env, group, raw_obs, episodes, alive)
         hold = self.noise_hold if self.explore else 1
-        noise = HeldNoise(n_envs, noise_width(actor.policy.action_space), hold, actor.policy.device)
+        noise = HeldNoise(n_envs, noise_width(old_policy.policy.action_space), hold, old_policy.policy.device)
 
         while alive.any():
             running = np.flatnonzero(alive)
@@ -99,8 +99,8 @@ class EpisodeGroups:
             check_finite("observation", raw, where)  # before the policy sees it
             policy_obs = self.pipeline.to_policy(raw, update_stats=True)
             starts = np.array([not episodes[i].rewards for i in range(n_envs)])
-            actions_np, log_probs = policy_step(actor.policy, policy_obs, noise.sample, starts, running)
-            env_actions = actor.env_actions(actions_np)
+            actions_np, log_probs = policy_step(old_policy.policy, policy_obs, noise.sample, starts, running)
+            env_actions = old_policy.env_actions(actions_np)
 
             # Only running members are stepped, through their outermost wrapper (Monitor included) and
             # without the VecEnv's auto-reset
@@ -114,8 +114,8 @@ class EpisodeGroups:
             collected += len(running)
             check_finite("observation", next_raw, where)
             check_finite("reward", rewards, where)
-            if actor.reward_model is not None:
-                rewards = actor.reward_model.score(raw, env_actions, next_raw, where)
+            if old_policy.reward_model is not None:
+                rewards = old_policy.reward_model.score(raw, env_actions, next_raw, where)
             if not on_real_steps(None, dones, infos, len(running)):
                 return None
 
@@ -136,7 +136,7 @@ class EpisodeGroups:
                     finished.append([episodes[i] for i in members])
                     if collected < budget:
                         self._reset_group(env, group, raw_obs, episodes, alive)
-        rollout = self._rollout(finished, actor.gamma)
+        rollout = self._rollout(finished, old_policy.gamma)
         if len(rollout.returns):  # a rollout in which no episode ended says nothing either way
             self.explore = not carries_signal(rollout.returns)
         return rollout

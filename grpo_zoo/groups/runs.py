@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from grpo_zoo.groups.batches import concatenate, stack, take
+from grpo_zoo.groups.batches import concatenate, map_obs, stack, take
 
 
 @dataclass
@@ -219,9 +219,7 @@ class StepRecorder:
 
 def swap_steps(obs: Any) -> Any:
     """[H, n, ...] -> [n, H, ...] (array or dict)."""
-    if isinstance(obs, dict):
-        return {key: np.swapaxes(value, 0, 1) for key, value in obs.items()}
-    return np.swapaxes(obs, 0, 1)
+    return map_obs(lambda value: np.swapaxes(value, 0, 1), obs)
 
 
 def first_equal_member(first_actions: np.ndarray) -> np.ndarray:
@@ -257,7 +255,6 @@ class EnvSlices:
         return [take(members, slice(self.bounds[i], self.bounds[i + 1])) for i in range(self.n_envs)]
 
 
-def flatten(obs: Any, shape: tuple[int]) -> Any:
-    if isinstance(obs, dict):
-        return {key: value.reshape(*shape, *value.shape[2:]) for key, value in obs.items()}
-    return obs.reshape(*shape, *obs.shape[2:])
+def merge_first_axes(obs: Any) -> Any:
+    """[A, B, ...] -> [A * B, ...] (array or dict): e.g. a rollout's [T, n_envs] steps into one batch."""
+    return map_obs(lambda value: value.reshape(value.shape[0] * value.shape[1], *value.shape[2:]), obs)

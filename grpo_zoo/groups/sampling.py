@@ -16,6 +16,8 @@ from stable_baselines3.common.distributions import (
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import obs_as_tensor
 
+from grpo_zoo.groups.batches import map_obs
+
 
 def noise_width(action_space: spaces.Space) -> int:
     """Uniform numbers needed to draw one action by inversion."""
@@ -79,9 +81,7 @@ def _invert_categorical(probs: th.Tensor, uniform: th.Tensor) -> th.Tensor:
 
 def repeat_obs(obs: th.Tensor | dict[str, th.Tensor], repeats: int) -> th.Tensor | dict[str, th.Tensor]:
     """[n, ...] -> [n * repeats, ...], each row repeated ``repeats`` times in a row."""
-    if isinstance(obs, dict):
-        return {key: value.repeat_interleave(repeats, dim=0) for key, value in obs.items()}
-    return obs.repeat_interleave(repeats, dim=0)
+    return map_obs(lambda value: value.repeat_interleave(repeats, dim=0), obs)
 
 
 def sample_members(

@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import discounted_returns_to_go
-from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
+from grpo_zoo.groups.base import GroupRollout, OldPolicy, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, take
 from grpo_zoo.groups.branching import attach_branchers
 from grpo_zoo.groups.finite import at_rollout_step, check_finite
@@ -25,7 +25,7 @@ from grpo_zoo.groups.runs import (
     Runs,
     StepRecorder,
     Trajectory,
-    flatten,
+    merge_first_axes,
     plan_probes,
 )
 from grpo_zoo.groups.sampling import noise_width, policy_step, sample_members, sample_with_noise
@@ -77,7 +77,7 @@ class StateGroups:
         self.branch_fraction = branch_fraction
         self.rng = np.random.default_rng(seed)
         self.pipeline: ObsPipeline | None = None
-        self._credit = np.zeros(0)
+        self._branch_progress = np.zeros(0)  # per env, towards its next branch point (it branches at 1)
 
     def attach(self, env: VecEnv) -> None:
         """Attach a brancher to every env and prove that its snapshots are exact."""
@@ -87,13 +87,13 @@ class StateGroups:
             if reason is not None:
                 raise ValueError(unbranchable_message(index, reason))
         # Where each env's evenly spaced branch points start
-        self._credit = self.rng.uniform(size=env.num_envs)
+        self._branch_progress = self.rng.uniform(size=env.num_envs)
 
     def collect(
-        self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
+        self, old_policy: OldPolicy, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
     ) -> GroupRollout | None:
         assert self.pipeline is not None, "attach() the env first"
-        policy = actor.policy
+        policy = old_policy.policy
         env.env_method("grpo_branch", "clear")  # roots left by an interrupted rollout
         # The policy noise of every real step, and of the probe steps past the rollout's end
         noise = th.rand(n_rollout_steps + self.horizon, env.num_envs, noise_width(policy.action_space), device=policy.device)
@@ -107,7 +107,7 @@ class StateGroups:
             branch = self._branch_points()
             if branch.any():
                 env.env_method("grpo_branch", "save_root", branch)
-            env_actions = actor.env_actions(actions.astype(policy.action_space.dtype, copy=False))
+            env_actions = old_policy.env_actions(actions.astype(policy.action_space.dtype, copy=False))
             new_obs, rewards, dones, infos = env.step(env_actions)
             next_raw, known = self.pipeline.raw_next(new_obs, dones, infos)
             check_finite("observation", next_raw, where)
@@ -128,31 +128,31 @@ class StateGroups:
                 return None
             obs = new_obs
         if not np.any(trajectory.branch):
-            return _no_groups(obs, actor, self.group_size)
-        return self._probe(actor, env, trajectory, noise)
+            return _no_groups(obs, old_policy, self.group_size)
+        return self._probe(old_policy, env, trajectory, noise)
 
     def _branch_points(self) -> np.ndarray:
         """Which envs branch at this step: ``branch_fraction`` of the steps, evenly spaced."""
-        self._credit += self.branch_fraction
-        branch = self._credit >= 1.0
-        self._credit[branch] -= 1.0
+        self._branch_progress += self.branch_fraction
+        branch = self._branch_progress >= 1.0
+        self._branch_progress[branch] -= 1.0
         return branch
 
-    def _probe(self, actor: Actor, env: VecEnv, trajectory: Trajectory, noise: th.Tensor) -> GroupRollout:
+    def _probe(self, old_policy: OldPolicy, env: VecEnv, trajectory: Trajectory, noise: th.Tensor) -> GroupRollout:
         """
         Score the members of every root, in named steps: draw the members' first actions; read the real action's run
         off the real trajectory; plan which members to simulate (what is unknown, and one audit per env); simulate
         them; gather each member's run and score it.
         """
         roots = Roots.of(trajectory)
-        members = self._draw_members(actor, roots)
-        real_runs, real_known = self._real_runs(actor, trajectory, roots)
+        members = self._draw_members(old_policy, roots)
+        real_runs, real_known = self._real_runs(old_policy, trajectory, roots)
         plan = plan_probes(members, real_known, roots.env)
         start = time.process_time()
-        simulated, probe_steps = self._simulate(actor, env, trajectory, noise, roots, members, plan)
+        simulated, probe_steps = self._simulate(old_policy, env, trajectory, noise, roots, members, plan)
         probe_cpu_s = time.process_time() - start
         runs, run_of = plan.gather(real_runs, simulated)
-        returns = self._member_returns(runs, run_of, plan.distinct, actor.gamma)
+        returns = self._member_returns(runs, run_of, plan.distinct, old_policy.gamma)
         samples = [_first_actions(roots, members)]
         if self.train_continuations and len(runs.rewards):
             samples.append(_continuations(runs, run_of, returns, self.horizon))
@@ -165,10 +165,10 @@ class StateGroups:
             probe_cpu_s=probe_cpu_s,
         )
 
-    def _draw_members(self, actor: Actor, roots: Roots) -> Members:
+    def _draw_members(self, old_policy: OldPolicy, roots: Roots) -> Members:
         """Member 0 of every root takes the real env's action, the others their own samples of pi_old (or, exhaustive,
         every action once): :func:`~grpo_zoo.groups.sampling.sample_members`."""
-        policy = actor.policy
+        policy = old_policy.policy
         with th.no_grad():
             actions, log_probs, weights, real_member = sample_members(
                 policy,
@@ -180,7 +180,7 @@ class StateGroups:
         member_actions = actions.cpu().numpy()  # [n_roots, G, *action_shape]
         n_roots, group_size = member_actions.shape[:2]
         flat_actions = member_actions.reshape(n_roots * group_size, *member_actions.shape[2:])
-        env_actions = actor.env_actions(flat_actions.astype(policy.action_space.dtype, copy=False))
+        env_actions = old_policy.env_actions(flat_actions.astype(policy.action_space.dtype, copy=False))
         return Members(
             actions=member_actions,
             env_actions=env_actions.reshape(n_roots, group_size, *env_actions.shape[1:]),
@@ -189,14 +189,14 @@ class StateGroups:
             real_member=real_member.cpu().numpy(),
         )
 
-    def _real_runs(self, actor: Actor, trajectory: Trajectory, roots: Roots) -> tuple[Runs, np.ndarray]:
+    def _real_runs(self, old_policy: OldPolicy, trajectory: Trajectory, roots: Roots) -> tuple[Runs, np.ndarray]:
         """
         The run of the real action's member at each root, read off the real trajectory: known when its horizon (or
         its episode) ends within the rollout and every transition it needs is known.
 
         :return: the runs (one per root), and where they are known [n_roots]
         """
-        step_rewards, usable = _real_step_rewards(actor, trajectory)  # [T, n_envs] each
+        step_rewards, usable = _real_step_rewards(old_policy, trajectory)  # [T, n_envs] each
         dones = np.stack(trajectory.dones)  # [T, n_envs]
         n_steps = len(dones)
         rewards = np.full((len(roots), self.horizon), np.nan)
@@ -218,7 +218,7 @@ class StateGroups:
 
     def _simulate(
         self,
-        actor: Actor,
+        old_policy: OldPolicy,
         env: VecEnv,
         trajectory: Trajectory,
         noise: th.Tensor,
@@ -259,7 +259,7 @@ class StateGroups:
                 active &= ~plan.audit_only
             if active.any():  # none when this rollout's probes were only audits (no group had two actions)
                 runs.rewards[active, step] = _member_rewards(
-                    actor.reward_model,
+                    old_policy.reward_model,
                     take(state, active),
                     step_actions[active],
                     take(next_state, active),
@@ -272,9 +272,9 @@ class StateGroups:
             state = next_state
             policy_obs = self.pipeline.to_policy(state)
             uniform = noise[th.as_tensor(m_t + step + 1), th.as_tensor(m_env)]
-            actions, log_probs = policy_step(actor.policy, policy_obs, sample_with_noise, uniform)
+            actions, log_probs = policy_step(old_policy.policy, policy_obs, sample_with_noise, uniform)
             record(policy_obs, actions, log_probs)
-            step_actions = actor.env_actions(actions.astype(actor.policy.action_space.dtype, copy=False))
+            step_actions = old_policy.env_actions(actions.astype(old_policy.policy.action_space.dtype, copy=False))
         env.env_method("grpo_branch", "clear", indices=layout.envs)
         record.into(runs, self.horizon)
         return runs, probe_steps
@@ -322,7 +322,7 @@ def _continuations(runs: Runs, run_of: np.ndarray, returns: np.ndarray, horizon:
     step += 1
     run = run_of[root, member]
     return _Samples(
-        observations=flatten(runs.observations, (len(runs.rewards) * horizon,)),  # [n_runs * H, *obs_shape]
+        observations=merge_first_axes(runs.observations),  # [n_runs * H, *obs_shape]
         obs_index=run * horizon + step,
         actions=runs.actions[run, step],
         log_probs=runs.log_probs[run, step],
@@ -346,7 +346,7 @@ def _n_rows(obs: Any) -> int:
     return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
 
 
-def _real_step_rewards(actor: Actor, trajectory: Trajectory) -> tuple[np.ndarray, np.ndarray]:
+def _real_step_rewards(old_policy: OldPolicy, trajectory: Trajectory) -> tuple[np.ndarray, np.ndarray]:
     """
     Every real step's reward as members are scored (the env's, or the reward function's), and whether it can be
     used (a reward function needs the exact next observation: not a normalised terminal one).
@@ -354,16 +354,15 @@ def _real_step_rewards(actor: Actor, trajectory: Trajectory) -> tuple[np.ndarray
     :return: rewards [T, n_envs] (float64), usable [T, n_envs]
     """
     dones = np.stack(trajectory.dones)  # [T, n_envs]
-    if actor.reward_model is None:
+    if old_policy.reward_model is None:
         # float32, as a VecEnv's buffers hold them (probes are rounded alike, so both agree exactly)
         return np.stack(trajectory.rewards).astype(np.float32).astype(np.float64), np.ones_like(dones)
-    n_steps, n_envs = dones.shape
-    flat = (n_steps * n_envs,)
+    n_envs = dones.shape[1]
     env_actions = np.stack(trajectory.env_actions)
-    rewards = actor.reward_model.score(
-        flatten(trajectory.stacked("raw_obs"), flat),
-        env_actions.reshape(*flat, *env_actions.shape[2:]),
-        flatten(trajectory.stacked("next_raw"), flat),
+    rewards = old_policy.reward_model.score(
+        merge_first_axes(trajectory.stacked("raw_obs")),
+        merge_first_axes(env_actions),
+        merge_first_axes(trajectory.stacked("next_raw")),
         where=lambda i: at_rollout_step(i // n_envs)(i % n_envs),
     )
     return rewards.reshape(dones.shape), np.stack(trajectory.known)
@@ -440,9 +439,9 @@ def _rows_equal(a: Any, b: np.ndarray) -> np.ndarray:
     return np.all(a == b.reshape(len(b), -1), axis=1)
 
 
-def _no_groups(obs: Any, actor: Actor, group_size: int) -> GroupRollout:
+def _no_groups(obs: Any, old_policy: OldPolicy, group_size: int) -> GroupRollout:
     """A rollout without a branched state (``branch_fraction`` * real steps < 1): nothing to train on."""
-    space = actor.policy.action_space
+    space = old_policy.policy.action_space
     return GroupRollout(
         observations=take(obs, slice(0, 0)),
         obs_index=np.zeros(0, dtype=int),

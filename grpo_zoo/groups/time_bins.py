@@ -9,7 +9,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import carries_signal, discounted_returns_to_go
-from grpo_zoo.groups.base import Actor, GroupRollout, RealStepsCallback
+from grpo_zoo.groups.base import GroupRollout, OldPolicy, RealStepsCallback
 from grpo_zoo.groups.batches import concatenate, stack, take
 from grpo_zoo.groups.finite import at_rollout_step, check_finite
 from grpo_zoo.groups.sampling import HeldNoise, noise_width, policy_step
@@ -62,16 +62,16 @@ class TimeBins:
         self._last_obs = None
 
     def collect(
-        self, actor: Actor, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
+        self, old_policy: OldPolicy, env: VecEnv, last_obs: Any, n_rollout_steps: int, on_real_steps: RealStepsCallback
     ) -> GroupRollout | None:
-        policy = actor.policy
+        policy = old_policy.policy
         if last_obs is not self._last_obs or self.noise is None:
             # The env was reset since the last rollout (a new learn()): the carried episodes are gone
             self.running = [_Episode() for _ in range(env.num_envs)]
             self.noise = HeldNoise(env.num_envs, noise_width(policy.action_space), self.noise_hold, policy.device)
             self.explore = True
         self.noise.hold = self.noise_hold if self.explore else 1
-        pipeline = self._pipeline(env) if actor.reward_model is not None else None
+        pipeline = self._pipeline(env) if old_policy.reward_model is not None else None
         finished: list[_Episode] = []
         obs = last_obs
         for t in range(n_rollout_steps):
@@ -80,13 +80,13 @@ class TimeBins:
                 check_finite("observation", obs, where)  # the first one the policy sees; the others as they arrive
             starts = np.array([not episode.rewards for episode in self.running])
             actions, log_probs = policy_step(policy, obs, self.noise.sample, starts)  # as sampled (Box: flat)
-            env_actions = actor.env_actions(actions)  # in the action space's shape, clipped
+            env_actions = old_policy.env_actions(actions)  # in the action space's shape, clipped
             raw = pipeline.raw(obs) if pipeline is not None else None
             new_obs, rewards, dones, infos = env.step(env_actions)
             check_finite("observation", new_obs, where)
             if pipeline is not None:
                 next_raw, _ = pipeline.raw_next(new_obs, dones, infos)
-                rewards = actor.reward_model.score(raw, env_actions, next_raw, where)  # type: ignore[union-attr]
+                rewards = old_policy.reward_model.score(raw, env_actions, next_raw, where)  # type: ignore[union-attr]
             else:
                 rewards = original_rewards(env, rewards)
                 check_finite("reward", rewards, where)
@@ -102,7 +102,7 @@ class TimeBins:
                 return None
             obs = new_obs
         self._last_obs = obs
-        rollout = self._rollout(finished, actor, obs)
+        rollout = self._rollout(finished, old_policy, obs)
         if len(rollout.returns):  # a rollout in which no episode ended says nothing either way
             self.explore = not carries_signal(rollout.returns)
         return rollout
@@ -114,9 +114,9 @@ class TimeBins:
         return self.pipeline
 
     @staticmethod
-    def _rollout(episodes: list[_Episode], actor: Actor, obs: Any) -> GroupRollout:
+    def _rollout(episodes: list[_Episode], old_policy: OldPolicy, obs: Any) -> GroupRollout:
         """One group whose members are the finished episodes: returns-to-go [1, n_episodes, last time step]."""
-        space = actor.policy.action_space
+        space = old_policy.policy.action_space
         if not episodes:
             return GroupRollout(
                 observations=take(obs, slice(0, 0)),
@@ -143,7 +143,7 @@ class TimeBins:
             actions=np.concatenate([np.stack(e.actions) for e in episodes]),
             log_probs=np.concatenate([np.array(e.log_probs) for e in episodes]),
             index=np.concatenate(index),
-            returns=discounted_returns_to_go(rewards, actor.gamma),
+            returns=discounted_returns_to_go(rewards, old_policy.gamma),
             weights=np.full((1, n_members), 1.0 / n_members),
             # Members start from different states: a tie says nothing of whether the reward tells actions apart
             distinct=np.zeros(1, dtype=bool),

@@ -5,6 +5,8 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecCheckNan, VecEnv, VecEnvWrapper, VecMonitor, VecNormalize, VecTransposeImage
 
+from grpo_zoo.groups.batches import map_obs
+
 # VecEnv wrappers that do not change observations
 PASS_THROUGH = (VecMonitor, VecCheckNan)
 
@@ -45,7 +47,7 @@ class ObsPipeline:
         :param obs: Observation as returned by the outermost wrapper
         :return: The same observation before any VecEnv wrapper
         """
-        raw = {key: np.array(value) for key, value in obs.items()} if isinstance(obs, dict) else np.array(obs)
+        raw = map_obs(np.array, obs)
         for wrapper in reversed(self.transforms):
             if isinstance(wrapper, VecNormalize):
                 raw = wrapper.get_original_obs()

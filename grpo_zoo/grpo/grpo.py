@@ -18,7 +18,7 @@ from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from grpo_zoo.advantages import group_advantages, zero_variance_mask
-from grpo_zoo.groups.base import Actor, GroupCollector, GroupRollout, RealStepsCallback
+from grpo_zoo.groups.base import GroupCollector, GroupRollout, OldPolicy, RealStepsCallback
 from grpo_zoo.groups.modes import DEFAULT_GROUP_MODE
 from grpo_zoo.groups.registry import make_collector
 from grpo_zoo.grpo.buffer import GroupRolloutBuffer
@@ -306,13 +306,13 @@ class GRPO(OnPolicyAlgorithm):
         buffer: GroupRolloutBuffer = rollout_buffer  # type: ignore[assignment]
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
-        actor = Actor(self.policy, self.reward_model, self.gamma)
+        old_policy = OldPolicy(self.policy, self.reward_model, self.gamma)
         on_real_steps = self._real_steps_reporter(callback)
         buffer.reset()
         n_collected = 0
         while True:
             steps_before = self.num_timesteps
-            rollout = self.groups.collect(actor, env, self._last_obs, n_rollout_steps, on_real_steps)
+            rollout = self.groups.collect(old_policy, env, self._last_obs, n_rollout_steps, on_real_steps)
             if rollout is None:
                 return False
             n_collected += 1
